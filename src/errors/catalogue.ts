@@ -45,6 +45,9 @@ export const Catalogue = {
   VDM_DEVICE_UNSUPPORTED: { errno: 'ENOTSUP', exit: ExitCode.InvalidInput, hint: 'Use a block device or a regular file on a filesystem that supports O_DIRECT (ext4, xfs; not tmpfs).' },
   VDM_RING_SETUP: { errno: 'ENOMEM', exit: ExitCode.Unavailable, hint: 'io_uring setup failed: check the kernel has io_uring enabled (sysctl kernel.io_uring_disabled=0) and RLIMIT_MEMLOCK.' },
   VDM_RING_SUBMIT: { errno: 'EIO', exit: ExitCode.Io, hint: 'io_uring_submit failed: see the errno in the details; the I/O was not issued.' },
+  VDM_RING_ARGUMENT: { errno: 'EINVAL', exit: ExitCode.Internal, hint: 'A bad descriptor, buffer or option reached the ring and nothing was queued: this is a bug in the caller; report it with the details.' },
+  VDM_RING_BUFFER: { errno: 'ENOMEM', exit: ExitCode.Unavailable, hint: 'Registering an I/O buffer with io_uring failed: check RLIMIT_MEMLOCK (ulimit -l) and free memory; if every slot is used, create the ring with a larger maxBuffers.' },
+  VDM_RING_CLOSED: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'A ring was used after close(): this is a bug in the caller (a worker kept using a ring it had closed).' },
 
   // I/O on a virtual disk
   VDM_IO_DEVICE: { errno: 'EIO', exit: ExitCode.Io, hint: 'The device returned an I/O error: check dmesg and the device health; the controller was told.' },
@@ -53,6 +56,7 @@ export const Catalogue = {
   VDM_IO_TOO_LARGE: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The request is larger than the I/O buffer pool: split it, or start the agent with a larger pool.' },
   VDM_IO_CLOSED: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'The virtual disk was closed while the request was pending: reconnect once the agent is back.' },
   VDM_IO_READ_ONLY: { errno: 'EPERM', exit: ExitCode.Denied, hint: 'The device or disk is read-only: attach it read-write to write to it.' },
+  VDM_IO_FAST_ZERO_UNSUPPORTED: { errno: 'ENOTSUP', exit: ExitCode.Io, hint: 'The device cannot zero a range quickly; retry without the fast-zero flag (the client falls back to writing zeroes).' },
 
   // Entry states
   VDM_STATE_INVALID_TIMEOUT: { errno: 'EIO', exit: ExitCode.Timeout, hint: 'The extent has no valid mapping and the controller did not fix it in time: check `vdmap epoch DISK` and the controller log.' },
@@ -67,6 +71,43 @@ export const Catalogue = {
   VDM_TABLE_UNKNOWN_DEVICE: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'An entry names a device that is not registered: add it with `vdmap device add` first.' },
   VDM_TABLE_EPOCH_STALE: { errno: 'EINVAL', exit: ExitCode.Conflict, hint: 'The change was built against an older epoch: fetch the current table and rebuild the change.' },
   VDM_TABLE_TOO_LARGE: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The table has more entries than the agent supports: use a larger extent size.' },
+
+  // Agent <-> controller wire (src/wire)
+  VDM_WIRE_FRAME_TOO_LARGE: { errno: 'EIO', exit: ExitCode.Io, hint: 'The peer announced a frame above the size limit and was disconnected: check that both ends run the same vdmap version; the limit is in the details.' },
+  VDM_WIRE_MALFORMED: { errno: 'EIO', exit: ExitCode.Io, hint: 'The peer sent bytes that are not a valid vdmap message (reason in the details) and was disconnected: check that it is a vdmap agent or controller of the same version.' },
+  VDM_WIRE_TRUNCATED: { errno: 'EIO', exit: ExitCode.Io, hint: 'The connection closed in the middle of a frame: check the network and the peer log for a crash or restart.' },
+  VDM_WIRE_VERSION: { errno: 'ENOTSUP', exit: ExitCode.Unavailable, hint: 'The peer speaks another protocol version: upgrade the agent or controller so both speak the version in the details.' },
+  VDM_WIRE_UNKNOWN_MESSAGE: { errno: 'EIO', exit: ExitCode.Io, hint: 'The peer sent a message type this version does not know: check that both ends run the same vdmap version.' },
+  VDM_WIRE_UNEXPECTED: { errno: 'EIO', exit: ExitCode.Io, hint: 'The peer sent a valid message where the protocol does not allow it (details say which and why): report it with both logs.' },
+  VDM_WIRE_TIMEOUT: { errno: 'EIO', exit: ExitCode.Timeout, hint: 'The peer did not send the expected message in time (the handshake, for example) and was disconnected: check that it is a vdmap peer and that it is not overloaded.' },
+  VDM_WIRE_CLOSED: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'The connection closed before the exchange finished: check that the peer is running, then retry.' },
+
+  // Authentication and leases (src/wire/auth.ts)
+  VDM_AUTH_DENIED: { errno: 'EPERM', exit: ExitCode.Denied, hint: 'The agent name or credential was refused: enroll the agent again with `vdmap agent enroll` and install the new credential on that host.' },
+  VDM_AUTH_REPLAY: { errno: 'EPERM', exit: ExitCode.Denied, hint: 'A frame arrived out of sequence (replayed, reordered or dropped) and the session was closed: look for a middlebox or an attacker between agent and controller.' },
+  VDM_AUTH_FORGED: { errno: 'EPERM', exit: ExitCode.Denied, hint: 'A frame failed its authentication check and the session was closed: look for corruption or tampering between agent and controller.' },
+  VDM_AUTH_CREDENTIAL_FORMAT: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The credential text is not one `vdmap agent enroll` printed: copy it again, whole, without extra characters.' },
+  VDM_LEASE_EXPIRED: { errno: 'EIO', exit: ExitCode.Unavailable, hint: 'The agent lost its lease (no renewal from the controller in time) and stopped serving: check the controller and the network, then let the agent reconnect.' },
+
+  // Controller store (src/controller/store)
+  VDM_STORE_OPEN: { errno: 'EIO', exit: ExitCode.Unavailable, hint: 'The controller store could not be opened: check the path, its permissions and free space; the cause is in the details.' },
+  VDM_STORE_CLOSED: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'The controller store was closed while the request was pending: retry once the controller is back.' },
+  VDM_STORE_CORRUPT: { errno: 'EIO', exit: ExitCode.Io, hint: 'A stored record could not be decoded: restore the store from a backup and report it with the key in the details.' },
+  VDM_STORE_NOT_FOUND: { errno: 'EINVAL', exit: ExitCode.NotFound, hint: 'The named device, disk, agent or table version does not exist: list them with `vdmap device ls`, `vdmap disk ls` or `vdmap agent ls`.' },
+  VDM_STORE_IN_USE: { errno: 'EINVAL', exit: ExitCode.Conflict, hint: 'The record is still referenced (a device by a table, for example): remove the references first; the details name them.' },
+  VDM_STORE_CONFLICT: { errno: 'EIO', exit: ExitCode.Conflict, hint: 'The change kept colliding with concurrent changes and was not applied: retry it.' },
+  VDM_STORE_INVALID_RECORD: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The record was refused and nothing changed: fix the field named in the details (names are 1-128 characters of A-Z a-z 0-9 . _ : @ -).' },
+
+  // NBD protocol (src/nbd)
+  VDM_NBD_INVALID_REQUEST: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The NBD client sent a request the protocol forbids (flag not valid for the command or not negotiated, zero length, nonzero offset on flush): check the client and its version.' },
+  VDM_NBD_UNKNOWN_COMMAND: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The NBD client sent a command this export does not support or did not advertise: check the transmission flags with `nbdinfo`.' },
+  VDM_NBD_MISALIGNED: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The request is not aligned to the export\'s minimum block size: align offset and length (see block_size_minimum in `nbdinfo`).' },
+  VDM_NBD_TOO_LARGE: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The request is longer than the export\'s maximum block size: split it (see block_size_maximum in `nbdinfo`).' },
+  VDM_NBD_WRITE_PAST_END: { errno: 'ENOSPC', exit: ExitCode.InvalidInput, hint: 'The write reaches past the end of the export: check offset and length against the export size.' },
+  VDM_NBD_SHUTDOWN: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'The NBD server is shutting down: reconnect once it is back.' },
+  VDM_NBD_PROTOCOL_VIOLATION: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'An NBD client broke the protocol (see details) and was disconnected: check that client and its version.' },
+  VDM_NBD_HANDSHAKE_TIMEOUT: { errno: 'EIO', exit: ExitCode.Timeout, hint: 'An NBD client did not finish the handshake in time and was disconnected: check the client, or raise the handshake timeout for slow links.' },
+  VDM_NBD_CONNECTION_LIMIT: { errno: 'EIO', exit: ExitCode.Unavailable, hint: 'The NBD server refused a connection at its connection or handshake limit: find the client that floods it, or raise the limit.' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof Catalogue;

@@ -311,17 +311,22 @@ export class TableReader {
   }
 
   /**
-   * Resolves with true once Generation moves past `generation`, or false after `timeoutMs`. Held I/O uses it to
-   * retry when the writer publishes a fix.
+   * Resolves with true once Generation moves past `generation`, or false after `timeoutMs` or once `cancelled()`
+   * says so (checked whenever the word is notified). Held I/O uses it to retry when the writer publishes a fix.
    */
-  async whenGenerationPasses(generation: number, timeoutMs: number): Promise<boolean> {
+  async whenGenerationPasses(generation: number, timeoutMs: number, cancelled: () => boolean = () => false): Promise<boolean> {
     const header = this.views.header;
     const deadline = performance.now() + timeoutMs;
     while (Atomics.load(header, Header.Generation) === generation) {
       const remaining = deadline - performance.now();
-      if (remaining <= 0) return false;
+      if (remaining <= 0 || cancelled()) return false;
       await waitWhileEqual(header, Header.Generation, generation, remaining);
     }
     return true;
+  }
+
+  /** Wakes every request waiting in whenGenerationPasses (in every thread) so it re-checks `cancelled`. */
+  wakeWaiters(): void {
+    Atomics.notify(this.views.header, Header.Generation);
   }
 }

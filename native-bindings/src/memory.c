@@ -1,0 +1,46 @@
+/*
+ * memory: see memory.h for what this file owns and its invariant (M1).
+ */
+#include "memory.h"
+
+#include "errors.h"
+
+static size_t element_size(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array: case napi_uint8_array: case napi_uint8_clamped_array: return 1;
+    case napi_int16_array: case napi_uint16_array: return 2;
+    case napi_int32_array: case napi_uint32_array: case napi_float32_array: return 4;
+    case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: return 8;
+  }
+  return 1;
+}
+
+bool typed_array_bytes(napi_env env, napi_value value, const char *what, uint8_t **data, size_t *byte_length) {
+  bool is_typed_array = false;
+  NAPI_CALL_BOOL(env, napi_is_typedarray(env, value, &is_typed_array));
+  if (!is_typed_array) {
+    throw_invalid(env, "%s must be a typed array (for example a Uint8Array)", what);
+    return false;
+  }
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *bytes = NULL;
+  NAPI_CALL_BOOL(env, napi_get_typedarray_info(env, value, &type, &length, &bytes, NULL, NULL));
+  *data = bytes;
+  *byte_length = length * element_size(type);
+  return true;
+}
+
+/* alignmentOf(view: TypedArray) -> number in [0, 4096) */
+napi_value memory_alignment_of(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) return throw_invalid(env, "alignmentOf(view) takes one argument");
+  uint8_t *data;
+  size_t byte_length;
+  if (!typed_array_bytes(env, argv[0], "alignmentOf: view", &data, &byte_length)) return NULL;
+  napi_value result;
+  NAPI_CALL(env, napi_create_uint32(env, (uint32_t)((uintptr_t)data % PAGE_ALIGNMENT), &result));
+  return result;
+}

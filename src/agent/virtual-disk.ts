@@ -1,0 +1,416 @@
+/**
+ * VirtualDisk: byte-addressed I/O on one virtual disk, mapped through the shared table and issued on the
+ * calling thread's ring. It is the Export the NBD server serves (src/nbd/export.ts).
+ *
+ * Owns: request policy: range checks, alignment of edges (read-modify-write), holds on INVALID / NOWRITE /
+ * unallocated entries with faults and timeouts, splitting across extents, and turning completions into
+ * results. It does not know the table's bytes (extent-map.ts and src/table do) nor the ring (io-engine.ts).
+ *
+ * A request, in steps:
+ *   1. Check the range (VDM_IO_OUT_OF_RANGE) and, for writes, that the disk is writable.
+ *   2. Take an aligned buffer from the pool covering the request widened to whole blocks.
+ *   3. Writes only: take write locks (write-locks.ts): edge blocks exclusively for a partial write, else shared.
+ *   4. Enter the table (R1..R3 of epoch-flip.ts); while it is blocked, wait for it to unblock.
+ *   5. Plan the range (extent-map.ts). A hold: leave the table, report a fault once, wait for the next
+ *      generation, and start again at 4 until the hold timeout (VDM_STATE_*_TIMEOUT).
+ *   6. Issue every piece in this tick (one submission); a partial write first reads its edge blocks.
+ *   7. When the last piece completed, leave the table (R5) and resolve, or reject with the first error.
+ *
+ * Invariants:
+ *   V1. A request completes against one epoch's mapping: all its pieces come from one plan made while entered,
+ *       and it stays entered until the last piece completed (so the flip waits for it: I2).
+ *   V2. A write resolves only after the device completed it; with fua (or after flush) it is durable.
+ *   V3. A held request is not in flight: it never delays a flip, and never blocks other requests.
+ *   V4. Writes whose byte ranges do not overlap never lose each other's data, even when both are partial
+ *       writes of the same block, from any threads (write locks).
+ *   V5. No request hangs: holds end at the hold timeout, drains have their own timeout, close() fails held
+ *       requests with VDM_IO_CLOSED.
+ * Thread: the thread that owns `engine`; several threads may each have a VirtualDisk over the same table.
+ * Errors leaving: VDM_IO_OUT_OF_RANGE, VDM_IO_READ_ONLY, VDM_IO_DEVICE, VDM_IO_NOSPACE, VDM_IO_TOO_LARGE,
+ * VDM_IO_CLOSED, VDM_IO_FAST_ZERO_UNSUPPORTED, VDM_STATE_INVALID_TIMEOUT, VDM_STATE_NOWRITE_TIMEOUT.
+ */
+import { constants } from 'node:os';
+import { VdmapError } from '../errors/error.js';
+import { deviceError } from '../errors/errno.js';
+import type { AllocationExtent, Export, ExportCapabilities, ReadBuffer, WriteZeroesOptions } from '../nbd/export.js';
+import { Blocked, TableReader } from '../table/epoch-flip.js';
+import type { CopyIndex, TableViews } from '../table/layout.js';
+import { type Access, allocationRuns, clipPieces, devicesOf, type Hold, type Piece, planRange, ZeroPiece } from './extent-map.js';
+import { type Fault, FaultReporter, type FaultSink } from './faults.js';
+import { FallocateMode, type IoEngine, WriteFlag } from './io-engine.js';
+import type { PoolBlock } from './buffer-pool.js';
+import type { WriteLocks } from './write-locks.js';
+
+export interface VirtualDiskOptions {
+  name: string;
+  /** Size in bytes. */
+  size: number;
+  table: TableViews;
+  /** This thread's reader slot in the table. */
+  readerSlot: number;
+  engine: IoEngine;
+  /** Shared by every thread serving this disk. */
+  locks: WriteLocks;
+  /** Direct-I/O offset alignment of the disk's devices (a power of two, 512..4096). */
+  blockSize: number;
+  /** How long a request may be held by a table state before it fails; default 30 s. */
+  holdTimeoutMs?: number;
+  faults: FaultSink;
+  readOnly?: boolean;
+  description?: string;
+}
+
+export const DefaultHoldTimeoutMs = 30_000;
+/** Largest single request (NBD_INFO_BLOCK_SIZE maximum). */
+export const MaxRequestBytes = 32 * 1024 * 1024;
+const MaxBlockStatusRuns = 1024;
+
+export class VirtualDisk implements Export {
+  readonly name: string;
+  readonly description: string;
+  readonly size: number;
+  readonly capabilities: ExportCapabilities;
+  private readonly reader: TableReader;
+  private readonly faults: FaultReporter;
+  private readonly holdTimeoutMs: number;
+  private readonly blockSize: number;
+  private closed = false;
+
+  constructor(private readonly options: VirtualDiskOptions) {
+    const { blockSize } = options;
+    if (!Number.isInteger(Math.log2(blockSize)) || blockSize < 512 || blockSize > 4096) throw new RangeError(`block size ${blockSize} is not a power of two in 512..4096`);
+    this.name = options.name;
+    this.description = options.description ?? `vdmap virtual disk ${options.name}`;
+    this.size = options.size;
+    this.blockSize = blockSize;
+    this.reader = new TableReader(options.table, options.readerSlot);
+    this.faults = new FaultReporter(options.faults);
+    this.holdTimeoutMs = options.holdTimeoutMs ?? DefaultHoldTimeoutMs;
+    this.capabilities = {
+      readOnly: options.readOnly ?? false,
+      flush: true, fua: true, trim: true, writeZeroes: true, fastZero: true, cache: true,
+      // flush() syncs every device of the disk, so it covers writes completed on any connection or thread.
+      multiConn: true,
+      minimumBlockSize: 1, preferredBlockSize: 4096, maximumBlockSize: MaxRequestBytes,
+    };
+  }
+
+  async read(offset: number, length: number): Promise<ReadBuffer> {
+    this.checkRange(offset, length);
+    if (length === 0) return { bytes: new Uint8Array(0), release: () => {} };
+    const { start, end } = this.widen(offset, length);
+    const pool = this.options.engine.pool;
+    const block = await pool.allocate(end - start);
+    try {
+      await this.mapped('read', start, end - start, (pieces) => this.readPieces(pieces, block, 'read'));
+    } catch (error) {
+      pool.release(block);
+      throw error;
+    }
+    const from = offset - start;
+    let released = false;
+    return {
+      bytes: block.bytes.subarray(from, from + length),
+      release: () => {
+        if (released) return;
+        released = true;
+        pool.release(block);
+      },
+    };
+  }
+
+  async write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
+    this.checkWritable();
+    this.checkRange(offset, data.length);
+    if (data.length === 0) return;
+    const { start, end } = this.widen(offset, data.length);
+    const edges = this.partialEdges(offset, offset + data.length, start, end);
+    const pool = this.options.engine.pool;
+    const block = await pool.allocate(end - start);
+    try {
+      const hold = edges.length === 0 ? await this.options.locks.shared(start, end) : await this.options.locks.exclusive(edges);
+      try {
+        if (edges.length === 0) block.bytes.set(data, 0);
+        await this.mapped('write', start, end - start, async (pieces) => {
+          if (edges.length > 0) {
+            await this.readEdges(pieces, block, edges.map((edge) => edge - start));
+            block.bytes.set(data, offset - start);
+          }
+          await this.writePieces(pieces, block, fua ? WriteFlag.DATASYNC : 0);
+        });
+      } finally {
+        hold.release();
+      }
+    } finally {
+      pool.release(block);
+    }
+  }
+
+  /** Makes every write completed before the call durable: fdatasync on every device the disk maps into. */
+  async flush(): Promise<void> {
+    if (this.closed) throw this.closedError();
+    await this.entered(async (copy) => this.syncDevices(devicesOf(this.options.table, copy)));
+  }
+
+  async writeZeroes(offset: number, length: number, options: WriteZeroesOptions, fua: boolean): Promise<void> {
+    this.checkWritable();
+    this.checkRange(offset, length);
+    const { inner, head, tail } = this.split(offset, length);
+    if (head) await this.write(head.offset, new Uint8Array(head.length), false);
+    if (tail) await this.write(tail.offset, new Uint8Array(tail.length), false);
+    if (inner.length > 0) {
+      const access: Access = options.noHole ? 'zero-allocated' : 'zero';
+      const hold = await this.options.locks.shared(inner.offset, inner.offset + inner.length);
+      try {
+        await this.mapped(access, inner.offset, inner.length, (pieces) => this.zeroPieces(pieces, options));
+      } finally {
+        hold.release();
+      }
+    }
+    if (fua) await this.flush();
+  }
+
+  /** Deallocates whole blocks in the range where the table allows it; partial blocks are left as they are. */
+  async trim(offset: number, length: number, fua: boolean): Promise<void> {
+    this.checkWritable();
+    this.checkRange(offset, length);
+    const { inner } = this.split(offset, length);
+    if (inner.length > 0) {
+      const hold = await this.options.locks.shared(inner.offset, inner.offset + inner.length);
+      try {
+        await this.mapped('trim', inner.offset, inner.length, (pieces) => this.deallocatePieces(pieces));
+      } finally {
+        hold.release();
+      }
+    }
+    if (fua) await this.flush();
+  }
+
+  /** Direct I/O has no cache to fill: the request is checked and acknowledged. */
+  async cache(offset: number, length: number): Promise<void> {
+    this.checkRange(offset, length);
+  }
+
+  async blockStatus(offset: number, length: number): Promise<AllocationExtent[]> {
+    this.checkRange(offset, length);
+    if (length === 0) throw new VdmapError('VDM_IO_OUT_OF_RANGE', 'block status of zero bytes');
+    return this.entered(async (copy) => allocationRuns(this.options.table, copy, offset, length, MaxBlockStatusRuns)
+      .map((run) => ({ length: run.length, hole: run.hole, zero: run.hole })));
+  }
+
+  /** Fails held and future requests with VDM_IO_CLOSED; in-flight I/O completes normally. */
+  close(): void {
+    this.closed = true;
+    this.reader.wakeWaiters();
+  }
+
+  // ---- steps of a request ------------------------------------------------------------------------------
+
+  private checkRange(offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new VdmapError('VDM_IO_OUT_OF_RANGE', `${length} bytes at offset ${offset} reach past the end of ${this.name} (${this.size} bytes)`, { offset, length, size: this.size });
+    }
+    if (length > MaxRequestBytes) {
+      throw new VdmapError('VDM_IO_TOO_LARGE', `a request of ${length} bytes exceeds the ${MaxRequestBytes}-byte maximum`, { length });
+    }
+    if (this.closed) throw this.closedError();
+  }
+
+  private checkWritable(): void {
+    if (this.capabilities.readOnly) throw new VdmapError('VDM_IO_READ_ONLY', `${this.name} is attached read-only`);
+  }
+
+  private widen(offset: number, length: number): { start: number; end: number } {
+    const mask = this.blockSize - 1;
+    return { start: offset - (offset & mask), end: Math.ceil((offset + length) / this.blockSize) * this.blockSize };
+  }
+
+  /** Block-aligned start positions of the edge blocks a write covers only partly. */
+  private partialEdges(from: number, to: number, start: number, end: number): number[] {
+    const edges: number[] = [];
+    if (from !== start) edges.push(start);
+    if (to !== end && !(edges.length > 0 && end - this.blockSize === start)) edges.push(end - this.blockSize);
+    return edges;
+  }
+
+  /** Splits a range into its whole blocks and the partial blocks at either end. */
+  private split(offset: number, length: number) {
+    const end = offset + length;
+    const innerStart = Math.min(end, Math.ceil(offset / this.blockSize) * this.blockSize);
+    const innerEnd = Math.max(innerStart, end - (end % this.blockSize));
+    return {
+      inner: { offset: innerStart, length: innerEnd - innerStart },
+      head: innerStart > offset ? { offset, length: innerStart - offset } : undefined,
+      tail: end > innerEnd ? { offset: innerEnd, length: end - innerEnd } : undefined,
+    };
+  }
+
+  /** Steps 4..7: runs `execute` against one epoch's plan of the range, holding as the table says. */
+  private async mapped(access: Access, start: number, length: number, execute: (pieces: Piece[]) => Promise<void>): Promise<void> {
+    const deadline = performance.now() + this.holdTimeoutMs;
+    for (;;) {
+      const copy = await this.enter();
+      const generation = this.reader.generation();
+      const plan = planRange(this.options.table, copy, start, length, access);
+      if (plan.hold === undefined) {
+        try {
+          await execute(plan.pieces);
+          return;
+        } finally {
+          this.reader.exit();
+        }
+      }
+      const epoch = this.reader.epochOf(copy);
+      this.reader.exit();
+      this.reportHold(generation, epoch, access, plan.hold);
+      await this.waitForFix(generation, deadline, plan.hold);
+    }
+  }
+
+  /** Steps 4 and 7 for work that needs one epoch's view but no extent plan. */
+  private async entered<T>(work: (copy: CopyIndex) => Promise<T>): Promise<T> {
+    const copy = await this.enter();
+    try {
+      return await work(copy);
+    } finally {
+      this.reader.exit();
+    }
+  }
+
+  private async enter(): Promise<CopyIndex> {
+    for (;;) {
+      if (this.closed) throw this.closedError();
+      const copy = this.reader.enter();
+      if (copy !== Blocked) return copy;
+      await this.reader.whenUnblocked();
+    }
+  }
+
+  private reportHold(generation: number, epoch: number, access: Access, hold: Hold): void {
+    const fault: Fault = { disk: this.name, extent: hold.extent, operation: access === 'read' ? 'read' : 'write', epoch, kind: hold.kind };
+    this.faults.report(generation, fault);
+  }
+
+  private async waitForFix(generation: number, deadline: number, hold: Hold): Promise<void> {
+    const remaining = deadline - performance.now();
+    const fixed = remaining > 0 && await this.reader.whenGenerationPasses(generation, remaining, () => this.closed);
+    if (this.closed) throw this.closedError();
+    if (fixed) return;
+    const code = hold.kind === 'nowrite' ? 'VDM_STATE_NOWRITE_TIMEOUT' : 'VDM_STATE_INVALID_TIMEOUT';
+    throw new VdmapError(code, `extent ${hold.extent} of ${this.name} stayed ${hold.kind.toUpperCase()} for ${this.holdTimeoutMs} ms`, { disk: this.name, extent: hold.extent, kind: hold.kind });
+  }
+
+  // ---- issuing pieces ----------------------------------------------------------------------------------
+
+  private readPieces(pieces: readonly Piece[], block: PoolBlock, what: string): Promise<void> {
+    const engine = this.options.engine;
+    return this.all(pieces, what, (piece, done) => {
+      if (piece.fd === ZeroPiece) {
+        block.bytes.fill(0, piece.rangeOffset, piece.rangeOffset + piece.length);
+        done(piece.length);
+      } else {
+        engine.read(piece.fd, block, piece.rangeOffset, piece.length, piece.fileOffset, done);
+      }
+    });
+  }
+
+  private readEdges(pieces: readonly Piece[], block: PoolBlock, edges: readonly number[]): Promise<void> {
+    const edgePieces = edges.flatMap((edge) => clipPieces(pieces, edge, this.blockSize));
+    return this.readPieces(edgePieces, block, 'read of a partial block');
+  }
+
+  private writePieces(pieces: readonly Piece[], block: PoolBlock, flags: number): Promise<void> {
+    const engine = this.options.engine;
+    return this.all(pieces, 'write', (piece, done) => engine.write(piece.fd, block, piece.rangeOffset, piece.length, piece.fileOffset, flags, done));
+  }
+
+  private async zeroPieces(pieces: readonly Piece[], options: WriteZeroesOptions): Promise<void> {
+    const mode = options.noHole ? FallocateMode.ZERO_RANGE | FallocateMode.KEEP_SIZE : FallocateMode.PUNCH_HOLE | FallocateMode.KEEP_SIZE;
+    const unsupported: Piece[] = [];
+    await this.all(pieces, 'write zeroes', (piece, done) => this.options.engine.fallocate(piece.fd, mode, piece.fileOffset, piece.length, (result) => {
+      if (result === -constants.errno.EOPNOTSUPP || result === -constants.errno.EINVAL || result === -constants.errno.ENODEV) {
+        unsupported.push(piece);
+        done(piece.length);
+      } else {
+        done(result === 0 ? piece.length : result);
+      }
+    }));
+    if (unsupported.length === 0) return;
+    if (options.fastZero) {
+      throw new VdmapError('VDM_IO_FAST_ZERO_UNSUPPORTED', `the device under ${this.name} cannot zero a range quickly`);
+    }
+    await this.writeZeroBuffers(unsupported);
+  }
+
+  /** Writes zero-filled buffers over pieces whose device cannot zero by fallocate. */
+  private async writeZeroBuffers(pieces: readonly Piece[]): Promise<void> {
+    const chunk = 1024 * 1024;
+    const block = await this.options.engine.pool.allocate(chunk);
+    try {
+      block.bytes.fill(0);
+      for (const piece of pieces) {
+        for (let done = 0; done < piece.length; done += chunk) {
+          const length = Math.min(chunk, piece.length - done);
+          await this.all([{ fd: piece.fd, fileOffset: piece.fileOffset + done, rangeOffset: 0, length }], 'write zeroes',
+            (part, complete) => this.options.engine.write(part.fd, block, 0, part.length, part.fileOffset, 0, complete));
+        }
+      }
+    } finally {
+      this.options.engine.pool.release(block);
+    }
+  }
+
+  private deallocatePieces(pieces: readonly Piece[]): Promise<void> {
+    const mode = FallocateMode.PUNCH_HOLE | FallocateMode.KEEP_SIZE;
+    // Trim is advisory: a device that cannot deallocate simply keeps the data.
+    return this.all(pieces, 'trim', (piece, done) => this.options.engine.fallocate(piece.fd, mode, piece.fileOffset, piece.length,
+      (result) => done(result === 0 || result === -constants.errno.EOPNOTSUPP ? piece.length : result)));
+  }
+
+  private syncDevices(fds: readonly number[]): Promise<void> {
+    const pieces = fds.map((fd) => ({ fd, fileOffset: 0, rangeOffset: 0, length: 0 }));
+    return this.all(pieces, 'flush', (piece, done) => this.options.engine.fsync(piece.fd, done));
+  }
+
+  /**
+   * Issues every piece now and resolves when all completed with their full length, or rejects with the first
+   * failure (after all completed: the buffers stay in use until then, B3). A short transfer is continued for
+   * the rest of the piece, so a device that fills up mid-write reports its -ENOSPC rather than a short count.
+   */
+  private all(pieces: readonly Piece[], what: string, issue: (piece: Piece, done: (result: number) => void) => void): Promise<void> {
+    if (pieces.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      let remaining = pieces.length;
+      let failure: VdmapError | undefined;
+      const finish = () => {
+        if (--remaining > 0) return;
+        if (failure) reject(failure);
+        else resolve();
+      };
+      const start = (piece: Piece) => issue(piece, (result) => {
+        if (result > 0 && result < piece.length && failure === undefined) {
+          start({ fd: piece.fd, fileOffset: piece.fileOffset + result, rangeOffset: piece.rangeOffset + result, length: piece.length - result });
+          return;
+        }
+        if (failure === undefined && result !== piece.length) failure = this.pieceFailure(result, piece, what);
+        finish();
+      });
+      for (const piece of pieces) start(piece);
+    });
+  }
+
+  private pieceFailure(result: number, piece: Piece, what: string): VdmapError {
+    const error = result < 0
+      ? deviceError(result, `${what} of ${piece.length} bytes at device offset ${piece.fileOffset} of ${this.name}`)
+      : new VdmapError('VDM_IO_DEVICE', `${what} of ${piece.length} bytes at device offset ${piece.fileOffset} of ${this.name} transferred only ${result} bytes`, { transferred: result });
+    const generation = this.reader.generation();
+    this.faults.report(generation, {
+      disk: this.name, extent: -1, operation: what === 'read' ? 'read' : 'write', epoch: -1, kind: 'device-error', error: error.toRecord(),
+    });
+    return error;
+  }
+
+  private closedError(): VdmapError {
+    return new VdmapError('VDM_IO_CLOSED', `${this.name} was closed`);
+  }
+}

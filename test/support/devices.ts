@@ -1,0 +1,57 @@
+/**
+ * Test devices: sparse files on a real filesystem, tmpfs-backed loop devices, and small full tmpfs mounts.
+ * Every helper registers its own cleanup; call cleanupDevices() in after().
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const cleanups: Array<() => void> = [];
+
+export function tempDir(prefix = 'vdmap-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A sparse regular file of `bytes` bytes (on /tmp: ext4 here, O_DIRECT capable). */
+export function sparseFile(bytes: number, dir = tempDir()): string {
+  const path = join(dir, `device-${cleanups.length}.img`);
+  const fd = openSync(path, 'w');
+  ftruncateSync(fd, bytes);
+  closeSync(fd);
+  return path;
+}
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** A loop device over a sparse file in /dev/shm (tmpfs); detached at cleanup. Needs root. */
+export function loopDevice(bytes: number): string {
+  const backing = sparseFile(bytes, tempDirIn('/dev/shm'));
+  const device = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
+  cleanups.push(() => { try { execFileSync('losetup', ['-d', device]); } catch { /* already gone */ } });
+  return device;
+}
+
+/** A tmpfs mount of `bytes` bytes (root), for filling a filesystem up. */
+export function smallTmpfs(bytes: number): string {
+  const dir = tempDir('vdmap-tmpfs-');
+  mkdirSync(dir, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir]);
+  cleanups.push(() => { try { execFileSync('umount', ['-l', dir]); } catch { /* not mounted */ } });
+  return dir;
+}
+
+function tempDirIn(parent: string): string {
+  const dir = mkdtempSync(join(parent, 'vdmap-test-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function cleanupDevices(): void {
+  // In reverse order of registration: loop devices and mounts before the directories they live in.
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+}
