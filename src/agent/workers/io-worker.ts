@@ -1,0 +1,90 @@
+/**
+ * The I/O worker: one thread with its own ring (IoEngine) serving every attached disk through its own
+ * VirtualDisk, all reading the disks' shared tables with this thread's reader slot.
+ *
+ * Owns: this thread's engine and VirtualDisks. Runs as ONE long piscina task (`serve`) that lives until the
+ * main thread says stop; control messages arrive on the task's MessagePort. NBD connections will be served on
+ * this thread too, so a request never changes thread between the socket and the ring.
+ *
+ * Invariants:
+ *   T1. Only this thread touches its engine and its VirtualDisks.
+ *   T2. stop closes every disk (held requests fail with VDM_IO_CLOSED) and then the engine, which waits for
+ *       in-flight I/O before releasing buffers.
+ * Errors leaving: whatever VirtualDisk reports, as ErrorRecords in io-done.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { toErrorRecord, VdmapError } from '../../errors/error.js';
+import { viewsOf } from '../../table/layout.js';
+import { IoEngine } from '../io-engine.js';
+import { VirtualDisk } from '../virtual-disk.js';
+import { WriteLocks } from '../write-locks.js';
+import type { FromWorker, ServeResult, ServeTask, ToWorker } from './messages.js';
+
+export default function serve(task: ServeTask): Promise<ServeResult> {
+  const port = task.port;
+  const engine = new IoEngine({ ringEntries: task.ringEntries, poolBytes: task.poolBytes });
+  const disks = new Map<string, VirtualDisk>();
+  const controlRequests = new Set<Promise<void>>();
+  const post = (message: FromWorker) => port.postMessage(message);
+
+  return new Promise((resolve) => {
+    const stop = async () => {
+      for (const disk of disks.values()) disk.close();
+      await Promise.allSettled(controlRequests); // their answers (VDM_IO_CLOSED for held ones) go out first
+      engine.close();
+      port.close();
+      resolve({ slot: task.slot, disks: disks.size });
+    };
+    port.on('message', (message: ToWorker) => {
+      try {
+        if (message.type === 'stop') void stop();
+        else if (message.type === 'attach') attach(message.share, message.holdTimeoutMs);
+        else if (message.type === 'detach') detach(message.disk);
+        else if (message.type === 'io') {
+          const request = controlIo(message);
+          controlRequests.add(request);
+          void request.finally(() => controlRequests.delete(request));
+        }
+      } catch (error) {
+        post({ type: 'error', error: toErrorRecord(error) });
+      }
+    });
+    post({ type: 'ready', slot: task.slot, ring: engine.features });
+  });
+
+  function attach(share: ToWorkerAttach['share'], holdTimeoutMs: number | undefined): void {
+    disks.get(share.name)?.close();
+    disks.set(share.name, new VirtualDisk({
+      ...share, table: viewsOf(share.table), readerSlot: task.slot, engine, locks: new WriteLocks(share.locks), holdTimeoutMs,
+      faults: (fault) => post({ type: 'fault', fault }),
+    }));
+  }
+
+  function detach(name: string): void {
+    disks.get(name)?.close();
+    disks.delete(name);
+  }
+
+  async function controlIo(message: Extract<ToWorker, { type: 'io' }>): Promise<void> {
+    try {
+      const disk = disks.get(message.disk);
+      if (!disk) throw new VdmapError('VDM_IO_CLOSED', `disk ${message.disk} is not attached to I/O worker ${task.slot}`);
+      if (message.operation === 'read') {
+        const result = await disk.read(message.offset, message.length);
+        const data = result.bytes.slice();
+        result.release();
+        post({ type: 'io-done', id: message.id, data });
+      } else if (message.operation === 'write') {
+        await disk.write(message.offset, message.data ?? new Uint8Array(0), false);
+        post({ type: 'io-done', id: message.id });
+      } else {
+        await disk.flush();
+        post({ type: 'io-done', id: message.id });
+      }
+    } catch (error) {
+      post({ type: 'io-done', id: message.id, error: toErrorRecord(error) });
+    }
+  }
+}
+
+type ToWorkerAttach = Extract<ToWorker, { type: 'attach' }>;

@@ -1,0 +1,34 @@
+/**
+ * Messages between the agent's main thread and its I/O workers (control plane only: the data path never
+ * crosses threads). Plain records, so they survive postMessage; errors travel as ErrorRecords.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { ErrorRecord } from '../../errors/error.js';
+import type { DiskShare } from '../agent-disk.js';
+import type { Fault } from '../faults.js';
+
+export type ToWorker =
+  | { type: 'attach'; share: DiskShare; holdTimeoutMs?: number }
+  | { type: 'detach'; disk: string }
+  /** Control-plane I/O on behalf of the agent (admin reads and writes); never the hot path. */
+  | { type: 'io'; id: number; disk: string; operation: 'read' | 'write' | 'flush'; offset: number; length: number; data?: Uint8Array }
+  | { type: 'stop' };
+
+export type FromWorker =
+  | { type: 'ready'; slot: number; ring: Record<string, unknown> }
+  | { type: 'fault'; fault: Fault }
+  | { type: 'io-done'; id: number; data?: Uint8Array; error?: ErrorRecord }
+  | { type: 'error'; error: ErrorRecord };
+
+/** The long-running task piscina runs once per I/O worker. */
+export interface ServeTask {
+  slot: number;
+  port: MessagePort;
+  ringEntries: number;
+  poolBytes: number;
+}
+
+export interface ServeResult {
+  slot: number;
+  disks: number;
+}
