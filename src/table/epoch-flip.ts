@@ -25,7 +25,8 @@
  *
  * Reader, one I/O request:
  *   R1 g = Atomics.load(Generation).
- *   R2 Atomics.add(own slot, 1): announce an I/O in flight.
+ *   R2 Atomics.add(own slot, 1): announce an I/O in flight. (A thread counts itself once in its slot while it
+ *      has any request in flight; later requests only re-check Blocking, see TableReader.enter.)
  *   R3 if Atomics.load(Blocking) == 1 or Atomics.load(Generation) != g: Atomics.sub(own slot, 1), signal the
  *      drain (R5), and wait for Blocking to drop before starting again at R1.
  *   R4 read entries, fds and epoch of copy g & 1 with plain loads; issue the I/O.
@@ -254,6 +255,9 @@ export const Blocked = -1;
 
 export class TableReader {
   private readonly slotWord: number;
+  /** Requests of this thread in flight; the shared slot counts 1 while this is > 0 (see enter). */
+  private inflight = 0;
+  private copy: CopyIndex = 0;
 
   constructor(readonly views: TableViews, readonly slot: number) {
     if (!Number.isInteger(slot) || slot < 0 || slot >= views.readerSlots) throw new RangeError(`reader slot ${slot} is outside 0..${views.readerSlots - 1}`);
@@ -264,20 +268,36 @@ export class TableReader {
    * R1..R3: counts one request in flight and returns the copy to read, or Blocked (nothing counted: wait for
    * whenUnblocked() and retry). On success the caller must call exit() exactly once, after the request's
    * last I/O completed (R5).
+   *
+   * The shared slot is touched only when this thread goes from 0 to 1 request in flight (and back in exit):
+   * while it is non-zero the writer cannot pass W3, so Generation cannot move and the cached copy stays
+   * live; a further request only has to check that Blocking is not raised (R3) before joining.
    */
   enter(): CopyIndex | typeof Blocked {
     const header = this.views.header;
+    if (this.inflight > 0) {
+      if (Atomics.load(header, Header.Blocking) === 1) return Blocked;
+      this.inflight++;
+      return this.copy;
+    }
     const generation = Atomics.load(header, Header.Generation);        // R1
     Atomics.add(header, this.slotWord, 1);                             // R2
     if (Atomics.load(header, Header.Blocking) === 1 || Atomics.load(header, Header.Generation) !== generation) { // R3
-      this.exit();
+      this.leaveSlot();
       return Blocked;
     }
-    return activeCopyOf(generation);
+    this.inflight = 1;
+    this.copy = activeCopyOf(generation);
+    return this.copy;
   }
 
   /** R5. */
   exit(): void {
+    if (this.inflight <= 0) throw new Error('TableReader.exit without a matching enter');
+    if (--this.inflight === 0) this.leaveSlot();
+  }
+
+  private leaveSlot(): void {
     const header = this.views.header;
     Atomics.sub(header, this.slotWord, 1);
     if (Atomics.load(header, Header.Blocking) === 1) {
