@@ -16,7 +16,7 @@ import { type JobResult, type JobSpec, runFio, StandardJobs } from './support/fi
 import { machineFacts } from './support/machine.js';
 import { scratchDevice } from './support/scratch-device.js';
 
-const { values } = parseArgs({ options: { device: { type: 'string' }, runtime: { type: 'string', default: '5' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { device: { type: 'string' }, poll: { type: 'string', default: '0' }, runtime: { type: 'string', default: '5' }, json: { type: 'boolean', default: false } } });
 const runtimeSeconds = Number(values.runtime);
 const region = 512 * 1024 * 1024;
 const extentSize = 1024 * 1024;
@@ -31,7 +31,7 @@ async function openDisk(path: string) {
   for (let i = order.length - 1; i > 0; i--) { const j = (i * 7919) % (i + 1); [order[i], order[j]] = [order[j], order[i]]; }
   for (let i = 0; i < extentCount; i++) { doc.device[i] = 0; doc.physicalExtent[i] = order[i]; doc.state[i] = 0; }
   await agentDisk.applyDocument(doc);
-  const engine = new IoEngine({ ringEntries: 256, poolBytes: 128 * 1024 * 1024 });
+  const engine = new IoEngine({ ringEntries: 256, poolBytes: 128 * 1024 * 1024, pollMicroseconds: Number(values.poll) });
   const disk = new VirtualDisk({ ...agentDisk.share(), table: agentDisk.views, readerSlot: 0, engine, locks: agentDisk.locks, faults: () => {} });
   return { agentDisk, engine, disk };
 }

@@ -1,0 +1,138 @@
+/**
+ * Connection: one NBD client on an already-accepted socket (TCP or Unix): the handshake, then the
+ * transmission phase, until the socket closes.
+ *
+ * Owns: the socket's lifetime for the protocol, the handshake timeout, and the defaults of the per-connection
+ * limits. Does not know: how the socket was accepted or by whom (server.ts, or a worker that was handed one),
+ * nor what serves the bytes (the ExportRegistry's Exports).
+ *
+ * Invariants:
+ *   C1. serveConnection never rejects and never throws: every failure ends the connection and, when it is
+ *       worth an operator's attention, is reported through `onError` as a plain ErrorRecord.
+ *   C2. Its promise resolves only after the socket closed and every export call of the connection settled.
+ *   C3. A handshake that has not reached transmission within `handshakeTimeoutMs` drops the connection.
+ *   C4. Aborting `signal` shuts down gracefully: handshaking clients get NBD_REP_ERR_SHUTDOWN, transmission
+ *       finishes in-flight requests (new ones get ESHUTDOWN) and then closes.
+ *   C5. No main-thread assumptions: no process-wide handlers, no globals; safe inside a worker thread.
+ *
+ * Thread: any (main or worker): the thread whose event loop owns the socket. Error codes reported:
+ * VDM_NBD_PROTOCOL_VIOLATION, VDM_NBD_HANDSHAKE_TIMEOUT, and whatever an export call failed with.
+ */
+import type { Socket } from 'node:net';
+import { type ErrorRecord, toErrorRecord, VdmapError } from '../errors/error.js';
+import type { ExportRegistry } from './export.js';
+import type { NegotiatedSession } from './export-terms.js';
+import { negotiate } from './handshake.js';
+import { INTEROPERABLE_PAYLOAD_LENGTH } from './protocol.js';
+import { SocketReader } from './socket-reader.js';
+import { Transmission } from './transmission.js';
+
+export interface ConnectionOptions {
+  /** C3 (default 10 s). */
+  handshakeTimeoutMs?: number;
+  /** Options accepted before the client is deemed a denial of service (default 64). */
+  maxOptions?: number;
+  /** Longest option data accepted before the client is deemed a denial of service (default 64 KiB). */
+  maxOptionLength?: number;
+  /** In-flight requests per connection before the socket is paused (default 128). */
+  maxInflightRequests?: number;
+  /** In-flight bytes per connection before the socket is paused (default 64 MiB). */
+  maxInflightBytes?: number;
+  /** Hard cap on one request's length, and so on the advertised maximum block size (default 32 MiB). */
+  requestCap?: number;
+  /** Most descriptors in one BLOCK_STATUS reply (default 16384). */
+  maxDescriptors?: number;
+  /** After the server ends a session, how long the client gets to close before the socket is destroyed (default 5 s). */
+  endTimeoutMs?: number;
+  /** C4. */
+  signal?: AbortSignal;
+  /** C1: problems worth an operator's attention. */
+  onError?: (record: ErrorRecord) => void;
+  /** Called once when the handshake is over and transmission begins. */
+  onTransmission?: (exportName: string) => void;
+}
+
+const defaults = {
+  handshakeTimeoutMs: 10_000,
+  maxOptions: 64,
+  maxOptionLength: 64 * 1024,
+  maxInflightRequests: 128,
+  maxInflightBytes: 64 * 1024 * 1024,
+  requestCap: INTEROPERABLE_PAYLOAD_LENGTH,
+  maxDescriptors: 16384,
+  endTimeoutMs: 5_000,
+};
+
+/** Serves one client on `socket` until it closes (C1, C2). */
+export async function serveConnection(socket: Socket, registry: ExportRegistry, options: ConnectionOptions = {}): Promise<void> {
+  const settings = { ...defaults, ...definedOnly(options) };
+  const report = options.onError ?? ((): void => undefined);
+  const closed = new Promise<void>((resolve) => {
+    if (socket.destroyed && socket.closed) resolve();
+    else socket.once('close', () => resolve());
+  });
+  socket.on('error', () => undefined); // C1: 'close' follows and ends the connection
+  socket.setNoDelay(true); // proto.md: both sides SHOULD disable Nagle; a no-op on Unix sockets
+  const signal = options.signal;
+  let shuttingDown = signal?.aborted ?? false;
+  const reader = new SocketReader(socket, settings.maxOptionLength + 64 * 1024);
+  const timer = setTimeout(() => {
+    report(new VdmapError('VDM_NBD_HANDSHAKE_TIMEOUT', `no transmission phase after ${settings.handshakeTimeoutMs} ms`).toRecord());
+    socket.destroy();
+  }, settings.handshakeTimeoutMs);
+  const onAbortDuringHandshake = (): void => {
+    shuttingDown = true;
+  };
+  signal?.addEventListener('abort', onAbortDuringHandshake, { once: true });
+  let session: NegotiatedSession | undefined;
+  try {
+    session = await negotiate(
+      { read: (length) => reader.read(length), write: (bytes) => void socket.write(bytes) },
+      registry,
+      { maxOptions: settings.maxOptions, maxOptionLength: settings.maxOptionLength, requestCap: settings.requestCap, shuttingDown: () => shuttingDown },
+    );
+  } catch (error) {
+    const record = toErrorRecord(error);
+    if (!isPeerClose(record)) report(record);
+    socket.destroy();
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbortDuringHandshake);
+  }
+  if (session === undefined) {
+    // NBD_OPT_ABORT (soft disconnect) or a dropped handshake: the ACK, if any, is flushed before the FIN.
+    if (!socket.destroyed) socket.end();
+    const timeout = setTimeout(() => socket.destroy(), settings.endTimeoutMs);
+    timeout.unref();
+    await closed;
+    clearTimeout(timeout);
+    return;
+  }
+  options.onTransmission?.(session.exportName);
+  const transmission = new Transmission(socket, session, {
+    maxInflightRequests: settings.maxInflightRequests,
+    maxInflightBytes: settings.maxInflightBytes,
+    requestCap: settings.requestCap,
+    maxDescriptors: settings.maxDescriptors,
+    endTimeoutMs: settings.endTimeoutMs,
+    onError: report,
+  });
+  const onAbort = (): void => transmission.shutdown();
+  if (signal?.aborted) transmission.shutdown();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await transmission.run(reader.detach());
+    await closed;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** A client that simply went away during the handshake is not worth reporting. */
+function isPeerClose(record: ErrorRecord): boolean {
+  return record.code === 'VDM_NBD_PROTOCOL_VIOLATION' && record.message.startsWith('the client closed');
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,196 @@
+/**
+ * ReplyWriter: the third step of a request. Encodes simple replies and structured reply chunks and writes
+ * them to the socket in batches (proto.md "Simple reply message", "Structured reply chunk message").
+ *
+ * Owns: reply framing, the header slab, batching, and the ReadBuffers whose bytes are on their way out.
+ * Does not know: why a reply is sent (transmission.ts) or what an error means (errors.ts).
+ *
+ *   batch (one per tick):   pieces = [ headers... | payload | headers... | payload | headers... ]
+ *                                      \ slab run /             \ slab run /
+ *   Consecutive headers are written into one slab and leave as one piece; a read's payload leaves as its
+ *   own piece, straight from the ReadBuffer. flush() writes the pieces corked, so they go out as one writev.
+ *
+ * Invariants:
+ *   W1. A reply is never split or interleaved: all pieces of a reply are queued in one call.
+ *   W2. A ReadBuffer is released exactly once, after the socket write that carried its bytes completed
+ *       (or failed); never while the kernel may still read it.
+ *   W3. Slab bytes handed to the socket are never written again: a full slab is replaced, not reused.
+ *   W4. One flush per tick at most (process.nextTick after the first reply of the tick), so completions
+ *       resolved together leave together.
+ *
+ * Thread: whichever runs the connection. Error codes: none (socket failures end the connection elsewhere).
+ */
+import type { Socket } from 'node:net';
+import type { ReadBuffer } from './export.js';
+import {
+  NBD_REPLY_FLAG_DONE,
+  NBD_REPLY_TYPE_BLOCK_STATUS,
+  NBD_REPLY_TYPE_ERROR,
+  NBD_REPLY_TYPE_ERROR_OFFSET,
+  NBD_REPLY_TYPE_OFFSET_DATA,
+  NBD_SIMPLE_REPLY_MAGIC,
+  NBD_STRUCTURED_REPLY_MAGIC,
+  SIMPLE_REPLY_HEADER_LENGTH,
+  STRUCTURED_REPLY_HEADER_LENGTH,
+} from './protocol.js';
+
+const SLAB_SIZE = 64 * 1024;
+const TWO_TO_32 = 4294967296;
+
+export class ReplyWriter {
+  private slab = Buffer.allocUnsafe(SLAB_SIZE);
+  private slabUsed = 0;
+  /** Start of the slab bytes reserved since the last piece was cut. */
+  private runStart = 0;
+  private pieces: Uint8Array[] = [];
+  private releases: ReadBuffer[] = [];
+  private scheduled = false;
+  private readonly flushBound = (): void => this.flush();
+
+  constructor(private readonly socket: Socket) {}
+
+  /** Simple reply, no payload (success of a non-read command, or any error without structured replies). */
+  simple(handleHigh: number, handleLow: number, error: number): void {
+    const at = this.reserve(SIMPLE_REPLY_HEADER_LENGTH);
+    this.writeSimpleHeader(at, handleHigh, handleLow, error);
+  }
+
+  /** Simple reply carrying a read's bytes (W2). */
+  simpleRead(handleHigh: number, handleLow: number, data: ReadBuffer): void {
+    const at = this.reserve(SIMPLE_REPLY_HEADER_LENGTH);
+    this.writeSimpleHeader(at, handleHigh, handleLow, 0);
+    this.appendPayload(data);
+  }
+
+  /** One NBD_REPLY_TYPE_OFFSET_DATA chunk with DONE: the whole read, known good before the header leaves. */
+  structuredRead(handleHigh: number, handleLow: number, offset: number, data: ReadBuffer): void {
+    const at = this.reserve(STRUCTURED_REPLY_HEADER_LENGTH + 8);
+    this.writeStructuredHeader(at, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, handleHigh, handleLow, 8 + data.bytes.length);
+    this.writeOffset(at + STRUCTURED_REPLY_HEADER_LENGTH, offset);
+    this.appendPayload(data);
+  }
+
+  /** NBD_REPLY_TYPE_ERROR (or ERROR_OFFSET when `offset` is given) with DONE. */
+  structuredError(handleHigh: number, handleLow: number, error: number, message: Buffer, offset: number | undefined): void {
+    const withOffset = offset !== undefined;
+    const length = 6 + message.length + (withOffset ? 8 : 0);
+    const type = withOffset ? NBD_REPLY_TYPE_ERROR_OFFSET : NBD_REPLY_TYPE_ERROR;
+    const at = this.reserve(STRUCTURED_REPLY_HEADER_LENGTH + length);
+    this.writeStructuredHeader(at, NBD_REPLY_FLAG_DONE, type, handleHigh, handleLow, length);
+    const body = at + STRUCTURED_REPLY_HEADER_LENGTH;
+    this.slab.writeUInt32BE(error, body);
+    this.slab.writeUInt16BE(message.length, body + 4);
+    message.copy(this.slab, body + 6);
+    if (withOffset) this.writeOffset(body + 6 + message.length, offset);
+  }
+
+  /** One NBD_REPLY_TYPE_BLOCK_STATUS chunk with DONE; `descriptors` is [length, flags, length, flags, ...]. */
+  blockStatus(handleHigh: number, handleLow: number, contextId: number, descriptors: readonly number[]): void {
+    const length = 4 + descriptors.length * 4;
+    const at = this.reserve(STRUCTURED_REPLY_HEADER_LENGTH + length);
+    this.writeStructuredHeader(at, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS, handleHigh, handleLow, length);
+    let position = at + STRUCTURED_REPLY_HEADER_LENGTH;
+    this.slab.writeUInt32BE(contextId, position);
+    for (const value of descriptors) {
+      position += 4;
+      this.slab.writeUInt32BE(value, position);
+    }
+  }
+
+  /** Bytes queued in the socket and not yet handed to the kernel. */
+  get pendingBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  /** W4: writes every queued piece as one corked batch. */
+  flush(): void {
+    this.scheduled = false;
+    this.cutRun();
+    if (this.pieces.length === 0) return;
+    const pieces = this.pieces;
+    const releases = this.releases;
+    this.pieces = [];
+    this.releases = [];
+    const socket = this.socket;
+    if (socket.destroyed || !socket.writable) {
+      releaseAll(releases);
+      return;
+    }
+    socket.cork();
+    const last = pieces.length - 1;
+    for (let i = 0; i < last; i++) socket.write(pieces[i]);
+    socket.write(pieces[last], releases.length === 0 ? undefined : () => releaseAll(releases));
+    socket.uncork();
+  }
+
+  /** The connection is gone: drop queued replies and release their buffers (W2). */
+  discard(): void {
+    this.pieces = [];
+    this.runStart = this.slabUsed;
+    releaseAll(this.releases);
+    this.releases = [];
+  }
+
+  /** Reserves `length` contiguous slab bytes for the reply being encoded (W3). */
+  private reserve(length: number): number {
+    if (this.slabUsed + length > this.slab.length) {
+      this.cutRun();
+      this.slab = Buffer.allocUnsafe(Math.max(SLAB_SIZE, length));
+      this.slabUsed = 0;
+      this.runStart = 0;
+    }
+    const at = this.slabUsed;
+    this.slabUsed += length;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.flushBound);
+    }
+    return at;
+  }
+
+  private appendPayload(data: ReadBuffer): void {
+    this.cutRun();
+    this.pieces.push(data.bytes);
+    this.releases.push(data);
+  }
+
+  /** Closes the current run of headers into one piece. */
+  private cutRun(): void {
+    if (this.slabUsed > this.runStart) this.pieces.push(this.slab.subarray(this.runStart, this.slabUsed));
+    this.runStart = this.slabUsed;
+  }
+
+  private writeSimpleHeader(at: number, handleHigh: number, handleLow: number, error: number): void {
+    const slab = this.slab;
+    slab.writeUInt32BE(NBD_SIMPLE_REPLY_MAGIC, at);
+    slab.writeUInt32BE(error, at + 4);
+    slab.writeUInt32BE(handleHigh, at + 8);
+    slab.writeUInt32BE(handleLow, at + 12);
+  }
+
+  private writeStructuredHeader(at: number, flags: number, type: number, handleHigh: number, handleLow: number, length: number): void {
+    const slab = this.slab;
+    slab.writeUInt32BE(NBD_STRUCTURED_REPLY_MAGIC, at);
+    slab.writeUInt16BE(flags, at + 4);
+    slab.writeUInt16BE(type, at + 6);
+    slab.writeUInt32BE(handleHigh, at + 8);
+    slab.writeUInt32BE(handleLow, at + 12);
+    slab.writeUInt32BE(length, at + 16);
+  }
+
+  private writeOffset(at: number, offset: number): void {
+    const high = Math.floor(offset / TWO_TO_32);
+    this.slab.writeUInt32BE(high, at);
+    this.slab.writeUInt32BE(offset - high * TWO_TO_32, at + 4);
+  }
+}
+
+function releaseAll(buffers: ReadBuffer[]): void {
+  for (const buffer of buffers) {
+    try {
+      buffer.release();
+    } catch {
+      // A release that throws is the export's bug; the connection must go on releasing the others.
+    }
+  }
+}
