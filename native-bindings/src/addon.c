@@ -81,6 +81,7 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor functions[] = {
     {"openDevice", NULL, device_open, NULL, NULL, NULL, napi_enumerable, NULL},
     {"closeDevice", NULL, device_close, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"duplicateDescriptor", NULL, descriptor_duplicate, NULL, NULL, NULL, napi_enumerable, NULL},
     {"alignmentOf", NULL, memory_alignment_of, NULL, NULL, NULL, napi_enumerable, NULL},
     {"layout", NULL, NULL, NULL, NULL, layout, napi_enumerable, NULL},
   };

@@ -173,3 +173,25 @@ napi_value device_close(napi_env env, napi_callback_info info) {
   }
   return NULL;
 }
+
+/*
+ * duplicateDescriptor(fd: number) -> number: a new close-on-exec descriptor for the same open file
+ * (fcntl F_DUPFD_CLOEXEC). Lets one thread hand an accepted socket to another thread's event loop while the
+ * first closes its own copy; no policy.
+ */
+napi_value descriptor_duplicate(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) return throw_invalid(env, "duplicateDescriptor(fd) takes one argument");
+  double fd;
+  if (!read_integer_argument(env, argv[0], "duplicateDescriptor: fd", 0, INT32_MAX, &fd)) return NULL;
+  int copy = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) {
+    int failure = errno;
+    return throw_errno(env, failure, "duplicate fd %d: %s", (int)fd, strerror(failure));
+  }
+  napi_value result;
+  NAPI_CALL(env, napi_create_int32(env, copy, &result));
+  return result;
+}

@@ -20,5 +20,6 @@
 
 napi_value device_open(napi_env env, napi_callback_info info);
 napi_value device_close(napi_env env, napi_callback_info info);
+napi_value descriptor_duplicate(napi_env env, napi_callback_info info);
 
 #endif

@@ -96,7 +96,7 @@ export class VirtualDisk implements Export {
   }
 
   async read(offset: number, length: number): Promise<ReadBuffer> {
-    this.checkRange(offset, length);
+    this.checkRange(offset, length, true);
     if (length === 0) return { bytes: new Uint8Array(0), release: () => {} };
     const { start, end } = this.widen(offset, length);
     const pool = this.options.engine.pool;
@@ -121,7 +121,7 @@ export class VirtualDisk implements Export {
 
   async write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
     this.checkWritable();
-    this.checkRange(offset, data.length);
+    this.checkRange(offset, data.length, true);
     if (data.length === 0) return;
     const { start, end } = this.widen(offset, data.length);
     const edges = this.partialEdges(offset, offset + data.length, start, end);
@@ -206,11 +206,12 @@ export class VirtualDisk implements Export {
 
   // ---- steps of a request ------------------------------------------------------------------------------
 
-  private checkRange(offset: number, length: number): void {
+  /** Step 1. `carriesData`: the request moves `length` bytes through a buffer (read, write), so it is capped. */
+  private checkRange(offset: number, length: number, carriesData = false): void {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw new VdmapError('VDM_IO_OUT_OF_RANGE', `${length} bytes at offset ${offset} reach past the end of ${this.name} (${this.size} bytes)`, { offset, length, size: this.size });
     }
-    if (length > MaxRequestBytes) {
+    if (carriesData && length > MaxRequestBytes) {
       throw new VdmapError('VDM_IO_TOO_LARGE', `a request of ${length} bytes exceeds the ${MaxRequestBytes}-byte maximum`, { length });
     }
     if (this.closed) throw this.closedError();

@@ -78,6 +78,7 @@ export interface NativeLayout {
 export interface NativeAddon {
   openDevice(path: string, readOnly: boolean): NativeDeviceInfo;
   closeDevice(fd: number): void;
+  duplicateDescriptor(fd: number): number;
   alignmentOf(view: ArrayBufferView): number;
   Ring: new (options: NativeRingOptions) => NativeRing;
   layout: NativeLayout;

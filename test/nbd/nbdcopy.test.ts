@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MemoryExport, PAGE_SIZE } from './fixtures/memory-export.js';
 import { startTestServer, type TestServer } from './fixtures/test-server.js';
-import { requireTool, runToolOk } from './fixtures/tools.js';
+import { requireTool, runToolOk } from '../support/tools.js';
 
 const MiB = 1024 * 1024;
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { MemoryExport, PAGE_SIZE } from './fixtures/memory-export.js';
 import { startTestServer, type TestServer } from './fixtures/test-server.js';
-import { requireTool, runTool } from './fixtures/tools.js';
+import { requireTool, runTool } from '../support/tools.js';
 
 const MiB = 1024 * 1024;
 

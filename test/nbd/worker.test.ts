@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { requireTool, runToolOk } from './fixtures/tools.js';
+import { requireTool, runToolOk } from '../support/tools.js';
 
 describe('serveConnection in a worker thread', () => {
   it('serves reads from a worker and reports a clean shutdown', async () => {

@@ -25,6 +25,8 @@ export interface IoWorkerPoolOptions {
   ringEntries?: number;
   poolBytes?: number;
   holdTimeoutMs?: number;
+  /** IoEngine hybrid polling at queue depth 1, microseconds (default 0: off). */
+  pollMicroseconds?: number;
   onFault: (fault: Fault) => void;
   /** Told when a worker died and was replaced. */
   onRestart?: (slot: number, error: unknown) => void;
@@ -33,6 +35,7 @@ export interface IoWorkerPoolOptions {
 
 interface WorkerHandle {
   slot: number;
+  connections: number;
   port: MessagePort;
   ready: Promise<void>;
   serving: Promise<ServeResult | undefined>;
@@ -78,6 +81,21 @@ export class IoWorkerPool {
     for (const handle of this.handles) this.send(handle, { type: 'detach', disk: name });
   }
 
+  /**
+   * Hands an accepted NBD client (a duplicated fd, now owned by the worker) to the worker with the fewest
+   * connections; from then on the client's requests and their disk I/O stay on that thread.
+   */
+  handConnection(fd: number): void {
+    const handle = this.handles.reduce((best, candidate) => (candidate.connections < best.connections ? candidate : best));
+    handle.connections++;
+    this.send(handle, { type: 'connection', fd });
+  }
+
+  /** Open NBD connections per worker. */
+  connectionCounts(): number[] {
+    return this.handles.map((handle) => handle.connections);
+  }
+
   /** Control-plane I/O through worker `index`'s data path (admin reads and writes, tests). */
   io(index: number, disk: string, operation: 'read' | 'write' | 'flush', offset: number, lengthOrData: number | Uint8Array): Promise<Uint8Array | undefined> {
     const handle = this.handles[index];
@@ -107,11 +125,14 @@ export class IoWorkerPool {
     const { port1, port2 } = new MessageChannel();
     let markReady!: () => void;
     const ready = new Promise<void>((resolve) => { markReady = resolve; });
-    const task: ServeTask = { slot, port: port2, ringEntries: this.options.ringEntries ?? 256, poolBytes: this.options.poolBytes ?? 64 * 1024 * 1024 };
+    const task: ServeTask = {
+      slot, port: port2, ringEntries: this.options.ringEntries ?? 256, poolBytes: this.options.poolBytes ?? 64 * 1024 * 1024,
+      pollMicroseconds: this.options.pollMicroseconds ?? 0,
+    };
     port1.on('message', (message: FromWorker) => this.receive(slot, message, markReady));
     const serving = this.piscina.run(task, { transferList: [port2] as never })
       .catch((error: unknown) => this.replace(slot, error));
-    const handle: WorkerHandle = { slot, port: port1, ready, serving };
+    const handle: WorkerHandle = { slot, connections: 0, port: port1, ready, serving };
     for (const disk of this.disks.values()) this.send(handle, { type: 'attach', share: disk.share(), holdTimeoutMs: this.options.holdTimeoutMs });
     return handle;
   }
@@ -143,7 +164,10 @@ export class IoWorkerPool {
     if (message.type === 'ready') markReady();
     else if (message.type === 'fault') this.options.onFault(message.fault);
     else if (message.type === 'error') this.options.onError?.(slot, message.error);
-    else if (message.type === 'io-done') {
+    else if (message.type === 'connection-closed') {
+      const handle = this.handles[slot - 1];
+      if (handle) handle.connections = Math.max(0, handle.connections - 1);
+    } else if (message.type === 'io-done') {
       const pending = this.pendingIo.get(message.id);
       this.pendingIo.delete(message.id);
       if (message.error) pending?.reject(VdmapError.fromRecord(message.error));

@@ -12,7 +12,10 @@
  *       in-flight I/O before releasing buffers.
  * Errors leaving: whatever VirtualDisk reports, as ErrorRecords in io-done.
  */
+import { Socket } from 'node:net';
 import type { MessagePort } from 'node:worker_threads';
+import { serveConnection } from '../../nbd/connection.js';
+import type { Export, ExportRegistry } from '../../nbd/export.js';
 import { toErrorRecord, VdmapError } from '../../errors/error.js';
 import { viewsOf } from '../../table/layout.js';
 import { IoEngine } from '../io-engine.js';
@@ -22,13 +25,22 @@ import type { FromWorker, ServeResult, ServeTask, ToWorker } from './messages.js
 
 export default function serve(task: ServeTask): Promise<ServeResult> {
   const port = task.port;
-  const engine = new IoEngine({ ringEntries: task.ringEntries, poolBytes: task.poolBytes });
+  const engine = new IoEngine({ ringEntries: task.ringEntries, poolBytes: task.poolBytes, pollMicroseconds: task.pollMicroseconds });
   const disks = new Map<string, VirtualDisk>();
   const controlRequests = new Set<Promise<void>>();
+  const connections = new Set<Promise<void>>();
+  const shutdown = new AbortController();
+  const registry: ExportRegistry = {
+    list: (): Export[] => [...disks.values()],
+    get: (name: string) => disks.get(name),
+    defaultName: () => (disks.has('vd0') ? 'vd0' : disks.keys().next().value),
+  };
   const post = (message: FromWorker) => port.postMessage(message);
 
   return new Promise((resolve) => {
     const stop = async () => {
+      shutdown.abort();
+      await Promise.allSettled(connections); // C4 of connection.ts: in-flight NBD requests finish first
       for (const disk of disks.values()) disk.close();
       await Promise.allSettled(controlRequests); // their answers (VDM_IO_CLOSED for held ones) go out first
       engine.close();
@@ -40,6 +52,7 @@ export default function serve(task: ServeTask): Promise<ServeResult> {
         if (message.type === 'stop') void stop();
         else if (message.type === 'attach') attach(message.share, message.holdTimeoutMs);
         else if (message.type === 'detach') detach(message.disk);
+        else if (message.type === 'connection') serveClient(message.fd);
         else if (message.type === 'io') {
           const request = controlIo(message);
           controlRequests.add(request);
@@ -58,6 +71,20 @@ export default function serve(task: ServeTask): Promise<ServeResult> {
       ...share, table: viewsOf(share.table), readerSlot: task.slot, engine, locks: new WriteLocks(share.locks), holdTimeoutMs,
       faults: (fault) => post({ type: 'fault', fault }),
     }));
+  }
+
+  /** Serves one NBD client on this thread: its requests meet this thread's ring with no further hop. */
+  function serveClient(fd: number): void {
+    const socket = new Socket({ fd, readable: true, writable: true });
+    socket.setNoDelay(true);
+    const served = serveConnection(socket, registry, {
+      signal: shutdown.signal,
+      onError: (error) => post({ type: 'error', error }),
+    }).finally(() => {
+      connections.delete(served);
+      post({ type: 'connection-closed' });
+    });
+    connections.add(served);
   }
 
   function detach(name: string): void {

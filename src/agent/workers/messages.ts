@@ -12,13 +12,16 @@ export type ToWorker =
   | { type: 'detach'; disk: string }
   /** Control-plane I/O on behalf of the agent (admin reads and writes); never the hot path. */
   | { type: 'io'; id: number; disk: string; operation: 'read' | 'write' | 'flush'; offset: number; length: number; data?: Uint8Array }
+  /** An accepted NBD client socket, duplicated for this worker: the worker owns the fd from now on. */
+  | { type: 'connection'; fd: number }
   | { type: 'stop' };
 
 export type FromWorker =
   | { type: 'ready'; slot: number; ring: Record<string, unknown> }
   | { type: 'fault'; fault: Fault }
   | { type: 'io-done'; id: number; data?: Uint8Array; error?: ErrorRecord }
-  | { type: 'error'; error: ErrorRecord };
+  | { type: 'error'; error: ErrorRecord }
+  | { type: 'connection-closed' };
 
 /** The long-running task piscina runs once per I/O worker. */
 export interface ServeTask {
@@ -26,6 +29,8 @@ export interface ServeTask {
   port: MessagePort;
   ringEntries: number;
   poolBytes: number;
+  /** IoEngine hybrid polling at queue depth 1 (microseconds; 0 = off). */
+  pollMicroseconds: number;
 }
 
 export interface ServeResult {
