@@ -1,0 +1,332 @@
+/**
+ * Table documents as runs and as JSON, and document-level diff/apply.
+ *
+ * Owns: the run-length form (shared by the JSON form and the controller store's binary form), the JSON form
+ * `vdmap table show --json` prints and `vdmap table push` reads, diffDocuments and applyDeltaToDocument.
+ * Knows nothing about devices (validate.ts checks a parsed table), LMDB or CBOR.
+ *
+ * JSON form, one run per line so `diff` shows which runs changed:
+ *   {
+ *     "disk": "vol1", "epoch": 7, "extentSize": 1048576, "extentCount": 1048576, "devices": ["nvme-a"],
+ *     "entries": [
+ *       {"extent": 0, "count": 4096, "device": "nvme-a", "physical": 0},
+ *       {"extent": 4096, "device": "nvme-a", "physical": 9000, "state": ["NOWRITE"]},
+ *       {"extent": 4097, "count": 1044479, "state": ["ZERO"]}
+ *     ]
+ *   }
+ * An entry is a run of `count` (default 1) extents starting at `extent` with the same device and state whose
+ * physical extents count up by one from `physical` (default 0); runs without a device repeat the same
+ * `physical`. `device` absent means NoDevice; `state` absent means VALID.
+ *
+ * Invariants:
+ *   J1. Runs are maximal and tile [0, extentCount) in order: a thin or contiguous 1M-entry table is a handful
+ *       of runs, and documentFromRuns(tableRuns(d)) equals d column for column.
+ *   J2. tableFromJson(tableToJson(d)) equals d; malformed JSON is refused with every bad entry named
+ *       (VDM_TABLE_INVALID), never a TypeError.
+ *   J3. applyDeltaToDocument(a, diffDocuments(a, b)) equals b (same disk, extentSize and extentCount).
+ *   J4. Applying a delta replaces the device list with the delta's and overwrites the listed extents; the
+ *       other extents keep their slot numbers, which then index the new list (document.ts TableDelta).
+ *   J5. Inputs are never modified.
+ *
+ * Thread: any; pure functions.
+ * Errors leaving: VDM_TABLE_INVALID, VDM_TABLE_EPOCH_STALE.
+ */
+import { VdmapError } from '../errors/error.js';
+import {
+  NoDevice, stateFromNames, stateNames, type TableDelta, type TableDocument,
+} from './document.js';
+import { type TableProblem, tableProblemsError } from './validate.js';
+
+// ---- runs ----
+
+/** Run r covers `count[r]` extents starting where run r - 1 ended (J1). */
+export interface TableRuns {
+  count: Uint32Array;
+  device: Int32Array;
+  physicalExtent: Uint32Array;
+  state: Uint8Array;
+}
+
+export type TableHeader = Pick<TableDocument, 'disk' | 'epoch' | 'extentSize' | 'extentCount' | 'devices'>;
+
+function continuesRun(doc: TableDocument, previous: number, extent: number): boolean {
+  if (doc.device[extent] !== doc.device[previous] || doc.state[extent] !== doc.state[previous]) return false;
+  const step = doc.device[extent] === NoDevice ? 0 : 1;
+  return doc.physicalExtent[extent] === doc.physicalExtent[previous] + step;
+}
+
+/** The maximal runs of `doc` (J1), in two passes: count, then fill. */
+export function tableRuns(doc: TableDocument): TableRuns {
+  let runCount = doc.extentCount === 0 ? 0 : 1;
+  for (let extent = 1; extent < doc.extentCount; extent++) {
+    if (!continuesRun(doc, extent - 1, extent)) runCount++;
+  }
+  const runs: TableRuns = {
+    count: new Uint32Array(runCount), device: new Int32Array(runCount),
+    physicalExtent: new Uint32Array(runCount), state: new Uint8Array(runCount),
+  };
+  let run = -1;
+  for (let extent = 0; extent < doc.extentCount; extent++) {
+    if (extent === 0 || !continuesRun(doc, extent - 1, extent)) {
+      run++;
+      runs.device[run] = doc.device[extent];
+      runs.physicalExtent[run] = doc.physicalExtent[extent];
+      runs.state[run] = doc.state[extent];
+    }
+    runs.count[run]++;
+  }
+  return runs;
+}
+
+/** Expands runs into columns; throws VDM_TABLE_INVALID when the runs do not cover exactly extentCount extents. */
+export function documentFromRuns(header: TableHeader, runs: TableRuns): TableDocument {
+  let total = 0;
+  for (const count of runs.count) total += count;
+  const lengths = [runs.device.length, runs.physicalExtent.length, runs.state.length];
+  if (total !== header.extentCount || lengths.some((length) => length !== runs.count.length)) {
+    throw new VdmapError('VDM_TABLE_INVALID',
+      `runs cover ${total} extents in ${runs.count.length} runs, the table has ${header.extentCount} extents`,
+      { disk: header.disk, runs: runs.count.length, covered: total });
+  }
+  const doc: TableDocument = {
+    ...header, devices: [...header.devices],
+    device: new Int32Array(total), physicalExtent: new Uint32Array(total), state: new Uint8Array(total),
+  };
+  let extent = 0;
+  for (let run = 0; run < runs.count.length; run++) {
+    const end = extent + runs.count[run];
+    doc.device.fill(runs.device[run], extent, end);
+    doc.state.fill(runs.state[run], extent, end);
+    if (runs.device[run] === NoDevice) {
+      doc.physicalExtent.fill(runs.physicalExtent[run], extent, end);
+    } else {
+      for (let index = extent; index < end; index++) doc.physicalExtent[index] = runs.physicalExtent[run] + (index - extent);
+    }
+    extent = end;
+  }
+  return doc;
+}
+
+// ---- JSON ----
+
+export interface EntryJson {
+  extent: number;
+  count?: number;
+  device?: string;
+  physical?: number;
+  state?: string[];
+}
+
+export interface TableJson {
+  disk: string;
+  epoch: number;
+  extentSize: number;
+  extentCount: number;
+  devices: string[];
+  entries: EntryJson[];
+}
+
+export function tableToJson(doc: TableDocument): TableJson {
+  const runs = tableRuns(doc);
+  const entries: EntryJson[] = [];
+  let extent = 0;
+  for (let run = 0; run < runs.count.length; run++) {
+    const entry: EntryJson = { extent };
+    if (runs.count[run] !== 1) entry.count = runs.count[run];
+    if (runs.device[run] !== NoDevice) entry.device = doc.devices[runs.device[run]] ?? `#${runs.device[run]}`;
+    if (runs.device[run] !== NoDevice || runs.physicalExtent[run] !== 0) entry.physical = runs.physicalExtent[run];
+    if (runs.state[run] !== 0) entry.state = stateNames(runs.state[run]);
+    entries.push(entry);
+    extent += runs.count[run];
+  }
+  return {
+    disk: doc.disk, epoch: doc.epoch, extentSize: doc.extentSize, extentCount: doc.extentCount,
+    devices: [...doc.devices], entries,
+  };
+}
+
+/** The JSON text: header fields one per line, then one run per line. */
+export function formatTableJson(doc: TableDocument): string {
+  const json = tableToJson(doc);
+  const header = (['disk', 'epoch', 'extentSize', 'extentCount', 'devices'] as const)
+    .map((key) => `  ${JSON.stringify(key)}: ${JSON.stringify(json[key])},`);
+  const entries = json.entries.map((entry) => `    ${JSON.stringify(entry)}`).join(',\n');
+  return `{\n${header.join('\n')}\n  "entries": [\n${entries}${entries === '' ? '' : '\n'}  ]\n}\n`;
+}
+
+export function parseTableJson(text: string): TableDocument {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new VdmapError('VDM_TABLE_INVALID', `table is not valid JSON: ${(error as Error).message}`, { reason: 'json' });
+  }
+  return tableFromJson(value);
+}
+
+const HEADER_KEYS = ['disk', 'epoch', 'extentSize', 'extentCount', 'devices', 'entries'];
+const ENTRY_KEYS = new Set(['extent', 'count', 'device', 'physical', 'state']);
+/** Above this many extents (the wire's WireLimits.maxTableExtents) a JSON table is refused before allocating. */
+export const MAX_JSON_EXTENTS = 1 << 24;
+
+/** The document a parsed JSON value describes (J2); throws one VDM_TABLE_INVALID naming every bad entry. */
+export function tableFromJson(value: unknown): TableDocument {
+  const problems: TableProblem[] = [];
+  const whole = (message: string): void => {
+    problems.push({ extent: null, code: 'VDM_TABLE_INVALID', message });
+  };
+  if (!isObject(value)) throw tableProblemsError([{ extent: null, code: 'VDM_TABLE_INVALID', message: 'table is not a JSON object' }], { disk: '?' });
+  for (const key of Object.keys(value)) if (!HEADER_KEYS.includes(key)) whole(`unknown field '${key}'`);
+  const disk = typeof value.disk === 'string' && value.disk.length > 0 ? value.disk : (whole('disk is not a non-empty string'), '?');
+  const epoch = uintField(value.epoch, 'epoch', whole);
+  const extentSize = uintField(value.extentSize, 'extentSize', whole);
+  const extentCount = uintField(value.extentCount, 'extentCount', whole, MAX_JSON_EXTENTS);
+  const devices = Array.isArray(value.devices) && value.devices.every((id) => typeof id === 'string')
+    ? (value.devices as string[]) : (whole('devices is not a list of device ids'), []);
+  const entries = Array.isArray(value.entries) ? value.entries : (whole('entries is not a list'), []);
+  if (problems.length > 0) throw tableProblemsError(problems, { disk, epoch });
+  const doc: TableDocument = {
+    disk, epoch, extentSize, extentCount, devices: [...devices],
+    device: new Int32Array(extentCount), physicalExtent: new Uint32Array(extentCount), state: new Uint8Array(extentCount),
+  };
+  const covered = fillEntries(doc, entries, problems);
+  if (covered !== extentCount) {
+    whole(`entries cover ${covered} extents, the table has ${extentCount}`);
+  }
+  if (problems.length > 0) throw tableProblemsError(problems, { disk, epoch });
+  return doc;
+}
+
+/** Writes each entry's run into `doc`; returns how many extents the entries covered in order. */
+function fillEntries(doc: TableDocument, entries: unknown[], problems: TableProblem[]): number {
+  const slotOf = new Map(doc.devices.map((id, slot) => [id, slot]));
+  let next = 0;
+  entries.forEach((raw, index) => {
+    const entry = parseEntry(raw, index, next, slotOf, doc.extentCount, problems);
+    if (entry === undefined) return;
+    const end = entry.extent + entry.count;
+    doc.device.fill(entry.slot, entry.extent, end);
+    doc.state.fill(entry.state, entry.extent, end);
+    const step = entry.slot === NoDevice ? 0 : 1;
+    for (let extent = entry.extent; extent < end; extent++) {
+      doc.physicalExtent[extent] = entry.physical + step * (extent - entry.extent);
+    }
+    next = end;
+  });
+  return next;
+}
+
+interface ParsedEntry {
+  extent: number;
+  count: number;
+  slot: number;
+  physical: number;
+  state: number;
+}
+
+function parseEntry(raw: unknown, index: number, expectedExtent: number, slotOf: Map<string, number>,
+  extentCount: number, problems: TableProblem[]): ParsedEntry | undefined {
+  const before = problems.length;
+  const extentHint = isObject(raw) && isUint(raw.extent) ? raw.extent : null;
+  const bad = (message: string): void => {
+    problems.push({ extent: extentHint, code: 'VDM_TABLE_INVALID', message: `entries[${index}]: ${message}` });
+  };
+  if (!isObject(raw)) {
+    bad('is not an object');
+    return undefined;
+  }
+  for (const key of Object.keys(raw)) if (!ENTRY_KEYS.has(key)) bad(`unknown field '${key}'`);
+  const extent = isUint(raw.extent) ? raw.extent : (bad('extent is not a non-negative integer'), expectedExtent);
+  const count = raw.count === undefined ? 1 : isUint(raw.count) && raw.count > 0 ? raw.count : (bad('count is not a positive integer'), 1);
+  const physical = raw.physical === undefined ? 0 : isUint(raw.physical) && raw.physical <= 0xffff_ffff
+    ? raw.physical : (bad('physical is not an integer in 0..4294967295'), 0);
+  const slot = raw.device === undefined ? NoDevice : slotOf.get(raw.device as string);
+  if (slot === undefined) bad(`device ${JSON.stringify(raw.device)} is not in the devices list`);
+  const state = Array.isArray(raw.state) && raw.state.every((name) => typeof name === 'string')
+    ? stateFromNames(raw.state as string[]) : raw.state === undefined ? 0 : undefined;
+  if (state === undefined) bad(`state ${JSON.stringify(raw.state)} is not a list of INVALID, NOWRITE, ZERO`);
+  if (extent !== expectedExtent) bad(`starts at extent ${extent}, expected ${expectedExtent} (entries must tile the table in order)`);
+  if (extent + count > extentCount) bad(`reaches extent ${extent + count}, past the table's ${extentCount} extents`);
+  if (slot !== NoDevice && physical + count - 1 > 0xffff_ffff) bad('its physical extents pass 4294967295');
+  if (problems.length > before) return undefined;
+  return { extent, count, slot: slot as number, physical, state: state as number };
+}
+
+function uintField(value: unknown, fieldName: string, whole: (message: string) => void, maximum = Number.MAX_SAFE_INTEGER): number {
+  if (isUint(value) && value <= maximum) return value;
+  whole(`${fieldName} is not an integer in 0..${maximum}`);
+  return 0;
+}
+
+function isUint(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// ---- diff and apply ----
+
+/** The delta that turns `a` into `b` (J3): every extent whose device slot, physical extent or state differs. */
+export function diffDocuments(a: TableDocument, b: TableDocument): TableDelta {
+  if (a.disk !== b.disk || a.extentSize !== b.extentSize || a.extentCount !== b.extentCount) {
+    throw new VdmapError('VDM_TABLE_INVALID',
+      `cannot diff disk '${a.disk}' (${a.extentCount} x ${a.extentSize}) with disk '${b.disk}' (${b.extentCount} x ${b.extentSize})`,
+      { from: a.disk, to: b.disk });
+  }
+  const differs = (extent: number): boolean => a.device[extent] !== b.device[extent] ||
+    a.physicalExtent[extent] !== b.physicalExtent[extent] || a.state[extent] !== b.state[extent];
+  let count = 0;
+  for (let extent = 0; extent < a.extentCount; extent++) if (differs(extent)) count++;
+  const delta: TableDelta = {
+    disk: b.disk, fromEpoch: a.epoch, toEpoch: b.epoch, devices: [...b.devices],
+    extent: new Uint32Array(count), device: new Int32Array(count), physicalExtent: new Uint32Array(count),
+    state: new Uint8Array(count),
+  };
+  let index = 0;
+  for (let extent = 0; extent < a.extentCount; extent++) {
+    if (!differs(extent)) continue;
+    delta.extent[index] = extent;
+    delta.device[index] = b.device[extent];
+    delta.physicalExtent[index] = b.physicalExtent[extent];
+    delta.state[index] = b.state[extent];
+    index++;
+  }
+  return delta;
+}
+
+/**
+ * A new document: `doc` with `delta` applied (J4, J5) at epoch delta.toEpoch. Checks that the delta fits the
+ * document, not that the result is a valid table (validate.ts validateDelta does both).
+ */
+export function applyDeltaToDocument(doc: TableDocument, delta: TableDelta): TableDocument {
+  if (delta.disk !== doc.disk) {
+    throw new VdmapError('VDM_TABLE_INVALID', `delta is for disk '${delta.disk}', the table is '${doc.disk}'`, { disk: doc.disk });
+  }
+  if (delta.fromEpoch !== doc.epoch) {
+    throw new VdmapError('VDM_TABLE_EPOCH_STALE', `delta starts at epoch ${delta.fromEpoch}, the table is at epoch ${doc.epoch}`,
+      { disk: doc.disk, epoch: doc.epoch, fromEpoch: delta.fromEpoch });
+  }
+  const length = delta.extent.length;
+  if (delta.device.length !== length || delta.physicalExtent.length !== length || delta.state.length !== length) {
+    throw new VdmapError('VDM_TABLE_INVALID', 'delta columns differ in length', { disk: doc.disk });
+  }
+  const result: TableDocument = {
+    ...doc, epoch: delta.toEpoch, devices: [...delta.devices],
+    device: doc.device.slice(), physicalExtent: doc.physicalExtent.slice(), state: doc.state.slice(),
+  };
+  let previous = -1;
+  for (let index = 0; index < length; index++) {
+    const extent = delta.extent[index];
+    if (extent >= doc.extentCount || extent <= previous) {
+      throw new VdmapError('VDM_TABLE_INVALID',
+        `delta entry ${index} (extent ${extent}) is past the table or out of order`, { disk: doc.disk, index, extent });
+    }
+    previous = extent;
+    result.device[extent] = delta.device[index];
+    result.physicalExtent[extent] = delta.physicalExtent[index];
+    result.state[extent] = delta.state[index];
+  }
+  return result;
+}
