@@ -310,6 +310,19 @@ describe('virtual disk device errors', () => {
     }
   });
 
+  it('surfaces the error of a write to a read-only loop device as VDM_IO_READ_ONLY', { skip: !isRoot() && 'needs root for losetup' }, async () => {
+    const device = loopDevice(extentSize * 4, { readOnly: true });
+    const disk = await DiskFixture.open({ devices: [device], extentSize, extentCount: 4, map: (i) => ({ device: 0, physicalExtent: i, state: 0 }) });
+    try {
+      // The kernel fails the write with EPERM (the device is opened, the write refused).
+      await assert.rejects(disk.vdisk.write(0, pattern(0, 4096, 15), false), (e: unknown) => e instanceof VdmapError && e.code === 'VDM_IO_READ_ONLY' && e.details?.errno === 'EPERM');
+      const read = await disk.vdisk.read(0, 4096);
+      read.release();
+    } finally {
+      disk.close();
+    }
+  });
+
   it('reports a short read past the end of a file device as VDM_IO_DEVICE', async () => {
     const small = sparseFile(extentSize);
     const disk = await DiskFixture.open({ devices: [small], extentSize, extentCount: 2, map: (i) => ({ device: 0, physicalExtent: i, state: 0 }) });

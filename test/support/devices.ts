@@ -29,9 +29,9 @@ export function isRoot(): boolean {
 }
 
 /** A loop device over a sparse file in /dev/shm (tmpfs); detached at cleanup. Needs root. */
-export function loopDevice(bytes: number): string {
+export function loopDevice(bytes: number, options: { readOnly?: boolean } = {}): string {
   const backing = sparseFile(bytes, tempDirIn('/dev/shm'));
-  const device = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
+  const device = execFileSync('losetup', ['-f', '--show', ...(options.readOnly ? ['-r'] : []), backing], { encoding: 'utf8' }).trim();
   cleanups.push(() => { try { execFileSync('losetup', ['-d', device]); } catch { /* already gone */ } });
   return device;
 }
