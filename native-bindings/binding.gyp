@@ -13,7 +13,8 @@
         "src/ring_buffers.c",
         "src/ring_submit.c",
         "src/ring_reap.c",
-        "src/ring_wake.c"
+        "src/ring_wake.c",
+        "src/socket.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "libraries": ["-luring"],

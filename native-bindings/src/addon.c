@@ -4,7 +4,8 @@
  * Table of contents:
  *   errors.c        Error{code: errno name} helpers, argument readers
  *   device.c        openDevice / closeDevice (O_DIRECT, size, alignments)
- *   memory.c        alignmentOf(view)
+ *   memory.c        alignmentOf(view[, modulus]), adviseHugePages(view)
+ *   socket.c        sendVector / shutdownSocket / setSendBufferSize: serving a socket from a ring's thread
  *   ring.h          the Ring class: lifecycle in ring.c, then one file per method group
  *   submission.h    the descriptor layout, mirrored from src/native/submission.ts
  *
@@ -13,7 +14,8 @@
  *       mutable state, so rings of different threads never meet.
  *   A2. Only src/native/addon.ts loads this file; everything else goes through the typed facade.
  *
- * Exports: openDevice, closeDevice, alignmentOf, Ring, layout (the numbers of submission.h, compared by a test).
+ * Exports: openDevice, closeDevice, duplicateDescriptor, alignmentOf, adviseHugePages, sendVector, shutdownSocket,
+ * setSendBufferSize, Ring, layout (the numbers of submission.h, compared by a test).
  */
 #include <node_api.h>
 
@@ -21,6 +23,7 @@
 #include "errors.h"
 #include "memory.h"
 #include "ring.h"
+#include "socket.h"
 #include "submission.h"
 
 struct named_number {
@@ -48,11 +51,13 @@ static napi_value create_layout(napi_env env) {
   static const struct named_number opcodes[] = {
     {"NOP", OPCODE_NOP}, {"READ", OPCODE_READ}, {"WRITE", OPCODE_WRITE}, {"FSYNC", OPCODE_FSYNC},
     {"FALLOCATE", OPCODE_FALLOCATE}, {"RECV", OPCODE_RECV}, {"SEND", OPCODE_SEND},
+    {"POLL", OPCODE_POLL},
   };
   static const struct named_number flags[] = {
     {"FSYNC_DATASYNC", FSYNC_FLAG_DATASYNC}, {"WRITE_DATASYNC", WRITE_FLAG_DATASYNC},
     {"FALLOCATE_KEEP_SIZE", FALLOCATE_KEEP_SIZE}, {"FALLOCATE_PUNCH_HOLE", FALLOCATE_PUNCH_HOLE},
     {"FALLOCATE_ZERO_RANGE", FALLOCATE_ZERO_RANGE},
+    {"POLL_IN", POLL_EVENT_IN}, {"POLL_PRIORITY", POLL_EVENT_PRIORITY}, {"POLL_OUT", POLL_EVENT_OUT},
   };
   static const struct named_number strides[] = {
     {"stride", SUBMISSION_STRIDE}, {"completionStride", COMPLETION_STRIDE},
@@ -83,6 +88,10 @@ NAPI_MODULE_INIT() {
     {"closeDevice", NULL, device_close, NULL, NULL, NULL, napi_enumerable, NULL},
     {"duplicateDescriptor", NULL, descriptor_duplicate, NULL, NULL, NULL, napi_enumerable, NULL},
     {"alignmentOf", NULL, memory_alignment_of, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"adviseHugePages", NULL, memory_advise_huge_pages, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sendVector", NULL, socket_send_vector, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"shutdownSocket", NULL, socket_shutdown, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setSendBufferSize", NULL, socket_set_send_buffer_size, NULL, NULL, NULL, napi_enumerable, NULL},
     {"layout", NULL, NULL, NULL, NULL, layout, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions));

@@ -3,6 +3,9 @@
  */
 #include "memory.h"
 
+#include <errno.h>
+#include <sys/mman.h>
+
 #include "errors.h"
 
 static size_t element_size(napi_typedarray_type type) {
@@ -31,16 +34,42 @@ bool typed_array_bytes(napi_env env, napi_value value, const char *what, uint8_t
   return true;
 }
 
-/* alignmentOf(view: TypedArray) -> number in [0, 4096) */
+/* alignmentOf(view: TypedArray, modulus = 4096) -> the first byte's address modulo `modulus` (a power of two) */
 napi_value memory_alignment_of(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) return throw_invalid(env, "alignmentOf(view) takes one argument");
+  if (argc < 1) return throw_invalid(env, "alignmentOf(view[, modulus]) takes a view");
   uint8_t *data;
   size_t byte_length;
   if (!typed_array_bytes(env, argv[0], "alignmentOf: view", &data, &byte_length)) return NULL;
+  double modulus = PAGE_ALIGNMENT;
+  if (argc >= 2 && !read_integer_argument(env, argv[1], "alignmentOf: modulus", 1, MAX_ALIGNMENT_MODULUS, &modulus)) {
+    return NULL;
+  }
+  uint64_t power = (uint64_t)modulus;
+  if ((power & (power - 1)) != 0) return throw_invalid(env, "alignmentOf: modulus %.0f is not a power of two", modulus);
   napi_value result;
-  NAPI_CALL(env, napi_create_uint32(env, (uint32_t)((uintptr_t)data % PAGE_ALIGNMENT), &result));
+  NAPI_CALL(env, napi_create_double(env, (double)((uintptr_t)data & (power - 1)), &result));
+  return result;
+}
+
+/*
+ * adviseHugePages(view: TypedArray) -> 0 or -errno: madvise(MADV_HUGEPAGE) over the view's pages (M2). Meant for
+ * memory not touched yet: its page faults may then map 2 MiB pages wherever the view covers a whole aligned 2 MiB.
+ */
+napi_value memory_advise_huge_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) return throw_invalid(env, "adviseHugePages(view) takes one argument");
+  uint8_t *data;
+  size_t byte_length;
+  if (!typed_array_bytes(env, argv[0], "adviseHugePages: view", &data, &byte_length)) return NULL;
+  uintptr_t first = ((uintptr_t)data + PAGE_ALIGNMENT - 1) & ~(uintptr_t)(PAGE_ALIGNMENT - 1);
+  uintptr_t end = ((uintptr_t)data + byte_length) & ~(uintptr_t)(PAGE_ALIGNMENT - 1);
+  int outcome = end > first && madvise((void *)first, end - first, MADV_HUGEPAGE) != 0 ? -errno : 0;
+  napi_value result;
+  NAPI_CALL(env, napi_create_int32(env, outcome, &result));
   return result;
 }

@@ -400,6 +400,7 @@ napi_value ring_define_class(napi_env env, napi_value exports) {
     {"onCompletion", NULL, ring_on_completion, NULL, NULL, NULL, napi_default_method, NULL},
     {"ref", NULL, ring_ref, NULL, NULL, NULL, napi_default_method, NULL},
     {"unref", NULL, ring_unref, NULL, NULL, NULL, napi_default_method, NULL},
+    {"setWake", NULL, ring_set_wake, NULL, NULL, NULL, napi_default_method, NULL},
     {"close", NULL, ring_close_method, NULL, NULL, NULL, napi_default_method, NULL},
     {"inFlight", NULL, NULL, ring_in_flight_getter, NULL, NULL, napi_configurable, NULL},
     {"closed", NULL, NULL, ring_closed_getter, NULL, NULL, napi_configurable, NULL},

@@ -6,7 +6,7 @@
  *   ring_buffers.c  registerBuffer: views held alive and registered with the kernel as fixed buffers
  *   ring_submit.c   submit(count[, first]): validate the whole batch, then prepare SQEs and enter the kernel once
  *   ring_reap.c     reap(): copy completions into the shared Int32Array
- *   ring_wake.c     onCompletion/ref/unref: eventfd + uv_poll on the caller's loop, napi_make_callback
+ *   ring_wake.c     onCompletion/ref/unref/setWake: eventfd + uv_poll on the caller's loop, napi_make_callback
  *
  * Does not know: tables, devices (an fd is a number), or any policy; the facade src/native/ring.ts does.
  *
@@ -115,6 +115,7 @@ napi_value ring_reap(napi_env env, napi_callback_info info);
 napi_value ring_on_completion(napi_env env, napi_callback_info info);
 napi_value ring_ref(napi_env env, napi_callback_info info);
 napi_value ring_unref(napi_env env, napi_callback_info info);
+napi_value ring_set_wake(napi_env env, napi_callback_info info);
 
 /* Used by close: buffers and waker release their own resources. */
 void ring_release_buffers(struct ring *ring);

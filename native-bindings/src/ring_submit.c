@@ -1,14 +1,19 @@
 /*
- * ring submit: submit(count[, first]) -> accepted. See ring.h (R3, R4) and submission.h for the layout.
+ * ring submit: submit(count[, first[, waitMicroseconds]]) -> accepted. See ring.h (R3, R4) and submission.h for the
+ * layout.
  *
  * Steps, in order:
- *   S1. Check count/first against the descriptor capacity; refresh detachable buffers.
+ *   S1. Check count/first/waitMicroseconds; refresh detachable buffers.
  *   S2. Copy every descriptor of the batch out of the shared Float64Array and validate the copy (a
  *       SharedArrayBuffer can be written by another thread: validating the copy closes that window). The first bad
  *       descriptor rejects the whole call with EINVAL; nothing has been queued (R4).
  *   S3. accepted = min(count, free SQEs); prepare that many SQEs from the copies, in order.
  *   S4. One io_uring_enter for the batch. Its failure throws the errno name with `queued` = accepted: those SQEs
  *       stay in the ring, are counted in flight, and go to the kernel with the next submit (submit(0) flushes).
+ *   S5. With waitMicroseconds > 0, the same io_uring_enter also waits, up to that long, until at least one
+ *       completion is ready (with DEFER_TASKRUN the thread's task work runs inside the wait, so socket receives and
+ *       device completions are posted by it). Running out of time, or a signal, simply ends the wait: the caller
+ *       reaps whatever is there. submit(0, 0, us) only waits.
  * Returns accepted; descriptors [first + accepted, first + count) were not taken: JavaScript queues them.
  */
 #include <errno.h>
@@ -22,6 +27,9 @@
 
 enum { REASON_CAPACITY = 160 };
 
+/* The longest wait submit() accepts (one second): a wait is a short doze between bursts, never a sleep. */
+#define MAX_WAIT_MICROSECONDS 1000000.0
+
 #define MAX_EXACT_DOUBLE 9007199254740992.0 /* 2^53: larger offsets cannot be told apart in a double */
 
 static const char *opcode_name(uint32_t opcode) {
@@ -33,6 +41,7 @@ static const char *opcode_name(uint32_t opcode) {
     case OPCODE_FALLOCATE: return "FALLOCATE";
     case OPCODE_RECV: return "RECV";
     case OPCODE_SEND: return "SEND";
+    case OPCODE_POLL: return "POLL";
   }
   return "unknown";
 }
@@ -127,6 +136,22 @@ static bool parse_descriptor(const struct ring *ring, const double *source, stru
       }
       break;
     case OPCODE_RECV:
+      if (!field(fields, FIELD_FD, "fd", 0, INT32_MAX, &fd, reason) || !flags_within(out->flags, 0, name, reason) ||
+          !parse_buffer_region(ring, fields, out, reason)) {
+        return false;
+      }
+      break;
+    case OPCODE_POLL:
+      if (!field(fields, FIELD_FD, "fd", 0, INT32_MAX, &fd, reason) ||
+          !flags_within(out->flags, POLL_EVENT_IN | POLL_EVENT_PRIORITY | POLL_EVENT_OUT, name, reason)) {
+        return false;
+      }
+      if (out->flags == 0) {
+        snprintf(reason, REASON_CAPACITY, "POLL needs at least one event in flags (0x%x)",
+                 POLL_EVENT_IN | POLL_EVENT_PRIORITY | POLL_EVENT_OUT);
+        return false;
+      }
+      break;
     case OPCODE_SEND:
       snprintf(reason, REASON_CAPACITY, "opcode %u (%s) is reserved for sockets and not implemented yet",
                out->opcode, name);
@@ -175,6 +200,12 @@ static void prepare(const struct ring *ring, const struct descriptor *descriptor
       io_uring_prep_fallocate(sqe, descriptor->fd, (int)descriptor->flags, (off_t)descriptor->file_offset,
                               (off_t)descriptor->range_length);
       break;
+    case OPCODE_RECV:
+      io_uring_prep_recv(sqe, descriptor->fd, region_address(ring, descriptor), descriptor->length, 0);
+      break;
+    case OPCODE_POLL:
+      io_uring_prep_poll_add(sqe, descriptor->fd, descriptor->flags);
+      break;
     default:
       io_uring_prep_nop(sqe);
       break;
@@ -182,17 +213,41 @@ static void prepare(const struct ring *ring, const struct descriptor *descriptor
   io_uring_sqe_set_data64(sqe, descriptor->user_data);
 }
 
-/* submit(count: number, first = 0) -> number of descriptors accepted */
+/* S4 + S5: one io_uring_enter; returns 0 or -errno of a failed submission (a wait that ends early is not one). */
+static int enter(struct ring *ring, double wait_microseconds) {
+  if (wait_microseconds <= 0) {
+    int result;
+    do {
+      result = io_uring_submit(&ring->uring);
+    } while (result == -EINTR);
+    return result < 0 ? result : 0;
+  }
+  struct __kernel_timespec timeout = {
+    .tv_sec = (long long)(wait_microseconds / 1e6),
+    .tv_nsec = (long long)((uint64_t)wait_microseconds % 1000000) * 1000,
+  };
+  struct io_uring_cqe *ignored = NULL;
+  int result = io_uring_submit_and_wait_timeout(&ring->uring, &ignored, 1, &timeout, NULL);
+  /* -ETIME: no completion in time; -EINTR: a signal ended the wait (any submission happened before the wait). */
+  if (result == -ETIME || result == -EINTR) return 0;
+  return result < 0 ? result : 0;
+}
+
+/* submit(count: number, first = 0, waitMicroseconds = 0) -> number of descriptors accepted */
 napi_value ring_submit(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], this_value;
+  size_t argc = 3;
+  napi_value argv[3], this_value;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_value, NULL));
   struct ring *ring = ring_from_this(env, this_value, "submit");
   if (ring == NULL) return NULL;
-  if (argc < 1) return throw_invalid(env, "submit(count[, first]) needs a count");
-  double count, first = 0;
+  if (argc < 1) return throw_invalid(env, "submit(count[, first[, waitMicroseconds]]) needs a count");
+  double count, first = 0, wait_microseconds = 0;
   if (!read_integer_argument(env, argv[0], "submit: count", 0, ring->submission_capacity, &count)) return NULL;
   if (argc >= 2 && !read_integer_argument(env, argv[1], "submit: first", 0, ring->submission_capacity, &first)) {
+    return NULL;
+  }
+  if (argc >= 3 &&
+      !read_integer_argument(env, argv[2], "submit: waitMicroseconds", 0, MAX_WAIT_MICROSECONDS, &wait_microseconds)) {
     return NULL;
   }
   if (first + count > ring->submission_capacity) {
@@ -213,10 +268,7 @@ napi_value ring_submit(napi_env env, napi_callback_info info) {
     prepare(ring, &ring->parsed[i], io_uring_get_sqe(&ring->uring));
   }
   ring->in_flight += accepted;
-  int result; /* S4 */
-  do {
-    result = io_uring_submit(&ring->uring);
-  } while (result == -EINTR);
+  int result = enter(ring, wait_microseconds); /* S4, S5 */
   if (result < 0) {
     return throw_errno_with_count(env, -result, "queued", accepted,
                                   "submit: io_uring_enter: %s; %u descriptors stay queued for the next submit",

@@ -1,5 +1,5 @@
 /*
- * ring wake: onCompletion(callback), ref(), unref(). See ring.h (R6).
+ * ring wake: onCompletion(callback), ref(), unref(), setWake(enabled). See ring.h (R6).
  *
  * How a worker sleeps until I/O completes, without spinning and without blocking its event loop:
  *   W1. onCompletion creates an eventfd (non-blocking, close-on-exec) and registers it with the ring; the kernel
@@ -11,6 +11,11 @@
  *       0; a spurious wake-up (nothing to reap) is harmless.
  *   W4. ref()/unref() mark the poll handle as keeping the loop alive or not, so an idle worker can exit; while it
  *       is referenced the ring's JS object is held too (R7), as Node holds an active handle's object.
+ *   W5. setWake(false) asks the kernel not to signal the eventfd (IORING_CQ_EVENTFD_DISABLED), for a caller that
+ *       reaps and waits by itself for a while; setWake(true) turns it back on and then issues a full barrier, so
+ *       the caller's next reap() sees whatever was posted, or queued as task work, while it was off (the kernel
+ *       sets IORING_SQ_TASKRUN before it reads the flag, with a locked instruction). Without kernel support it is
+ *       a no-op: the eventfd simply keeps firing.
  * An exception thrown by the callback is re-raised as an uncaught exception on this thread.
  */
 #include <errno.h>
@@ -146,6 +151,21 @@ static napi_value set_referenced(napi_env env, napi_callback_info info, bool ref
     else uv_unref((uv_handle_t *)&ring->waker->poll);
   }
   ring_update_self_hold(ring);
+  return NULL;
+}
+
+/* setWake(enabled: boolean) -> undefined (W5) */
+napi_value ring_set_wake(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], this_value;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_value, NULL));
+  struct ring *ring = ring_from_this(env, this_value, "setWake");
+  if (ring == NULL) return NULL;
+  if (argc < 1) return throw_invalid(env, "setWake(enabled) needs a boolean");
+  bool enabled;
+  if (!read_boolean_argument(env, argv[0], "setWake: enabled", &enabled)) return NULL;
+  io_uring_cq_eventfd_toggle(&ring->uring, enabled); /* -EOPNOTSUPP on kernels without cq flags: nothing to do */
+  if (enabled) __atomic_thread_fence(__ATOMIC_SEQ_CST);
   return NULL;
 }
 

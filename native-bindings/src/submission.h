@@ -33,8 +33,9 @@ enum submission_opcode {
   OPCODE_WRITE = 2,
   OPCODE_FSYNC = 3,
   OPCODE_FALLOCATE = 4,
-  OPCODE_RECV = 5, /* reserved for sockets on the same ring; refused with EINVAL until implemented */
-  OPCODE_SEND = 6, /* reserved, as RECV */
+  OPCODE_RECV = 5, /* recv(2) from a socket fd into a registered buffer region; result: bytes, 0 at end, -errno */
+  OPCODE_SEND = 6, /* reserved for sends on the same ring; refused with EINVAL until implemented */
+  OPCODE_POLL = 7, /* one-shot poll(2) of an fd for the events in flags; result: the events that happened, or -errno */
 };
 
 enum submission_flag {
@@ -43,6 +44,9 @@ enum submission_flag {
   FALLOCATE_KEEP_SIZE = 0x01,    /* FALLOCATE modes: the Linux FALLOC_FL_* values, passed through */
   FALLOCATE_PUNCH_HOLE = 0x02,
   FALLOCATE_ZERO_RANGE = 0x10,
+  POLL_EVENT_IN = 0x001,         /* POLL events: the poll(2) values, passed through */
+  POLL_EVENT_PRIORITY = 0x002,
+  POLL_EVENT_OUT = 0x004,
 };
 
 #endif

@@ -3,29 +3,56 @@
  * into one submission.
  *
  * Owns: the thread's Ring (src/native), its BufferPool, the table of operations in flight (user data slot ->
- * completion callback) and the queue of operations not yet submitted. Knows nothing about tables, disks or
- * states: callers hand it fds, buffer blocks and device offsets (policy lives in VirtualDisk).
+ * completion callback), the queue of operations not yet submitted, and how the thread waits for completions.
+ * Knows nothing about tables, disks, states or protocols: callers hand it fds, buffer blocks and offsets (policy
+ * lives in VirtualDisk; sockets are driven by src/agent/workers/ring-transport.ts).
  *
- * Flow: read()/write()/fsync()/fallocate() write a descriptor into the ring's submission array and schedule one
- * flush as a microtask, so every operation issued in the same tick (for NBD: every request parsed from one
- * socket chunk) goes to the kernel in ONE Node-API call. Completions wake the thread through the ring's eventfd
- * (libuv poll, no spinning, no blocked event loop); one reap call returns a batch of [user data, result] pairs.
+ * Flow: read()/write()/fsync()/fallocate()/receive()/pollReady() write a descriptor into the ring's submission
+ * array and schedule one turn in the event loop's check phase (setImmediate), after every microtask and nextTick
+ * of the tick: so every operation issued in the tick (for NBD: every request parsed from one received chunk, and
+ * the receive that follows it) goes to the kernel in ONE system call. One reap call returns a batch of
+ * [user data, result] pairs.
+ *
+ * Waiting for completions, two modes:
+ *   idle   the ring's eventfd, watched by the thread's own libuv loop: the thread sleeps in epoll with everything
+ *          else it watches; each wake-up costs an epoll return, an eventfd read, a callback and a reap syscall.
+ *   busy   (waitMicroseconds > 0) once operations flow, each turn submits what the tick queued and, in the SAME
+ *          io_uring_enter, sleeps until the next completion or waitMicroseconds; the kernel runs the thread's
+ *          deferred task work (socket receives, device completions) inside that call, and the eventfd is off
+ *          (setWake), so the loop is not woken for what the turn reaps itself. Between turns the event loop still
+ *          runs (timers, messages and other handles wait at most waitMicroseconds). A turn whose wait ends with
+ *          nothing returns the thread to idle. At queue depth 1 a request then costs two io_uring_enter calls and
+ *          one send, against nine system calls and two event-loop wake-ups in idle mode.
+ *   Hybrid polling (pollMicroseconds > 0): at low device queue depth (at most pollMaxInflight device operations
+ *   in flight), a busy turn first spins on the completion queue for up to that long, which saves the sleep and the
+ *   wake-up (13-18 us each way on a small VM) when another CPU is free to run the device's and the client's work.
+ *   It backs off by itself: when spins keep ending empty (the other CPUs are busy, or the device is slow), the
+ *   engine stops spinning for a while (SpinBackoffTurns) and then tries again, so a loaded machine is not starved
+ *   by a thread burning a CPU for nothing.
+ *   Busy waits delay the loop's other handles: a thread whose sockets are serviced by libuv, not by this ring,
+ *   should run with waitMicroseconds 0.
  *
  * Invariants:
  *   E1. A user data slot is in use from enqueue until its completion was reaped; slots are never reused early.
  *   E2. At most `maxInflight` operations are in the kernel (the completion queue cannot overflow); the rest
  *       wait in `backlog` in FIFO order.
- *   E3. The ring keeps the event loop alive only while operations are in flight (ref/unref).
+ *   E3. The ring keeps the event loop alive while operations are in flight or queued; once the thread is idle with
+ *       none, it no longer does (ref/unref, each called only when the state changes).
  *   E4. Completion callbacks receive the kernel's result (bytes or -errno) and are called exactly once.
+ *   E5. A turn never runs while JavaScript work of the tick is pending (it is a check-phase callback, after every
+ *       microtask and nextTick), and never sleeps longer than waitMicroseconds.
+ *   E6. The eventfd is off only while busy, and a turn is always scheduled while busy: a completion is never left
+ *       unreaped while the thread sleeps in epoll. Turning it back on is followed by one more reap (W5 of
+ *       native-bindings/src/ring_wake.c).
  * Thread: the owning thread only (the ring is SINGLE_ISSUER).
  * Errors leaving: VDM_RING_SUBMIT (thrown into every callback of a batch the kernel refused), VDM_IO_TOO_LARGE.
  */
 import { constants } from 'node:os';
 import { BufferPool, type PoolBlock } from './buffer-pool.js';
-import { allocateAligned, Field, FsyncFlag, Opcode, Ring, SUBMISSION_STRIDE } from '../native/index.js';
+import { allocateAligned, Field, FsyncFlag, Opcode, PollEvent, Ring, SUBMISSION_STRIDE } from '../native/index.js';
 import { VdmapError } from '../errors/error.js';
 
-export { FallocateMode, WriteFlag } from '../native/index.js';
+export { FallocateMode, PollEvent, WriteFlag } from '../native/index.js';
 
 export type Completion = (result: number) => void;
 
@@ -35,13 +62,26 @@ export interface IoEngineOptions {
   /** Bytes of aligned I/O memory (a power of two multiple of 4096). */
   poolBytes?: number;
   /**
-   * Hybrid polling: after submitting while at most `pollMaxInflight` operations are in flight, poll the
-   * completion queue for up to this many microseconds before returning to the event loop (0: never poll).
-   * Saves the eventfd -> epoll -> callback wake-up at low queue depth, at the price of CPU while polling.
+   * Hybrid polling (see the file comment): before sleeping for a completion in a busy turn, spin on the completion
+   * queue for up to this many microseconds (0: never spin). Saves the sleep and the wake-up when another CPU is free
+   * to complete the I/O meanwhile, at the price of this CPU while spinning: on a machine with few CPUs, the device's
+   * kernel worker and the client may need this one, hence the low-depth limit and the back-off.
    */
   pollMicroseconds?: number;
+  /** Spin only while at most this many device operations are in flight (socket receives do not count; default 2). */
   pollMaxInflight?: number;
+  /**
+   * Busy mode (see the file comment): the longest a turn sleeps in io_uring_enter for the next completion before
+   * letting the event loop run; 0 disables busy mode (every completion comes through the eventfd).
+   */
+  waitMicroseconds?: number;
 }
+
+/** Default busy wait: covers a client's turnaround at queue depth 1, short enough for the event loop's other work. */
+export const DefaultWaitMicroseconds = 200;
+/** Turns without spinning after spins kept ending empty. */
+export const SpinBackoffTurns = 512;
+const SpinScoreLimit = 8;
 
 interface Pending {
   opcode: number;
@@ -66,21 +106,36 @@ export class IoEngine {
   /** Descriptors written to ring.submissions but not yet submitted. */
   private queued = 0;
   private readonly backlog: Pending[] = [];
-  private flushScheduled = false;
   private inflight = 0;
   private closed = false;
   private readonly pollMilliseconds: number;
   private readonly pollMaxInflight: number;
+  private readonly waitMicroseconds: number;
+  /** Socket operations (RECV, POLL) in flight or queued: they wait for a peer, not for the device. */
+  private socketOperations = 0;
+  private readonly socketSlot: Uint8Array;
+  /** Recent spins: + for one that found a completion, - for one that ended empty (back-off below the limit). */
+  private spinScore = 0;
+  private spinPausedTurns = 0;
+  /** A turn is scheduled (setImmediate). */
+  private turnScheduled = false;
+  /** Busy mode (E6): the eventfd is off and turns keep coming. */
+  private busy = false;
+  /** E3: the ring's completion watch keeps the event loop alive. */
+  private referenced = false;
+  private readonly turnBound = (): void => this.turn();
 
   constructor(options: IoEngineOptions = {}) {
     this.pollMilliseconds = (options.pollMicroseconds ?? 0) / 1000;
-    this.pollMaxInflight = options.pollMaxInflight ?? 1;
+    this.pollMaxInflight = options.pollMaxInflight ?? 2;
+    this.waitMicroseconds = options.waitMicroseconds ?? DefaultWaitMicroseconds;
     const entries = options.ringEntries ?? 256;
     this.ring = new Ring({ entries });
-    this.pool = new BufferPool(allocateAligned(options.poolBytes ?? 64 * 1024 * 1024));
+    this.pool = new BufferPool(allocateAligned(options.poolBytes ?? 64 * 1024 * 1024, { hugePages: true }));
     this.poolBuffer = this.ring.registerBuffer(this.pool.slab);
     this.maxInflight = entries * 2;
     this.callbacks = new Array<Completion | undefined>(this.maxInflight).fill(undefined);
+    this.socketSlot = new Uint8Array(this.maxInflight);
     this.freeSlots = Int32Array.from({ length: this.maxInflight }, (_, i) => this.maxInflight - 1 - i);
     this.freeCount = this.maxInflight;
     this.ring.onCompletion(() => this.reapAll());
@@ -113,6 +168,16 @@ export class IoEngine {
     this.enqueue(Opcode.FALLOCATE, fd, NoBuffer, length, fileOffset, mode, done);
   }
 
+  /** recv(2) from socket `fd` into the block: completes with the bytes received, 0 when the peer closed, or -errno. */
+  receive(fd: number, block: PoolBlock, blockOffset: number, length: number, done: Completion): void {
+    this.enqueue(Opcode.RECV, fd, block.offset + blockOffset, length, 0, 0, done);
+  }
+
+  /** Completes once `fd` is ready for `events` (PollEvent bits), with the events that happened, or -errno. */
+  pollReady(fd: number, events: number, done: Completion): void {
+    this.enqueue(Opcode.POLL, fd, NoBuffer, 0, 0, events, done);
+  }
+
   /** Waits for in-flight operations, then releases the ring. Later calls fail their callbacks with ECANCELED. */
   close(): void {
     if (this.closed) return;
@@ -131,15 +196,16 @@ export class IoEngine {
     } else {
       this.writeDescriptor(opcode, fd, bufferOffset, length, fileOffset, flags, done);
     }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(() => this.flush());
-    }
+    this.scheduleTurn();
   }
 
   private writeDescriptor(opcode: number, fd: number, bufferOffset: number, length: number, fileOffset: number, flags: number, done: Completion): void {
     const slot = this.freeSlots[--this.freeCount];
     this.callbacks[slot] = done;
+    if (opcode === Opcode.RECV || opcode === Opcode.POLL) {
+      this.socketSlot[slot] = 1;
+      this.socketOperations++;
+    }
     const base = this.queued * SUBMISSION_STRIDE;
     const submissions = this.ring.submissions;
     submissions[base + Field.opcode] = opcode;
@@ -153,19 +219,100 @@ export class IoEngine {
     this.queued++;
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
+  private scheduleTurn(): void {
+    if (this.turnScheduled || this.closed) return;
+    this.turnScheduled = true;
+    setImmediate(this.turnBound);
+  }
+
+  /**
+   * One turn (E5): submit what the tick queued and, when busy mode is on and something is in flight, sleep in the
+   * same call until a completion arrives or the wait ends; dispatch what arrived. Then stay busy, or go idle.
+   */
+  private turn(): void {
+    this.turnScheduled = false;
     if (this.closed) return;
     this.moveBacklogToRing();
-    if (this.queued === 0) return;
+    const submitting = this.queued > 0;
+    const waits = this.waitMicroseconds > 0 && (this.busy || submitting);
+    let count = 0;
+    if (waits && this.spinsNow()) {
+      if (submitting) this.submitQueued(0);
+      count = this.spin();
+      this.learnFromSpin(count > 0);
+    }
+    if (count === 0 && (this.queued > 0 || (waits && this.inflight > 0))) {
+      this.submitQueued(waits && this.inflight + this.queued > 0 ? this.waitMicroseconds : 0);
+    }
+    count += this.reapAndDispatch();
+    // What the completions just issued synchronously (a request parsed from a receive, on the fast path) goes to the
+    // device now rather than after the event loop's next round: the device works while the microtasks run.
+    if (this.queued > 0 && this.waitMicroseconds > 0) {
+      this.moveBacklogToRing();
+      this.submitQueued(0);
+    }
+    if (this.queued > 0 || this.backlog.length > 0) this.scheduleTurn();
+    // Activity keeps the thread busy even with nothing in flight right now: the microtasks of what was just
+    // dispatched may issue more (a request parsed from a receive). The next turn with nothing to do goes idle.
+    if (this.waitMicroseconds > 0 && (count > 0 || submitting)) {
+      this.becomeBusy();
+    } else if (this.busy) {
+      this.becomeIdle();
+    }
+  }
+
+  /** E6. */
+  private becomeBusy(): void {
+    if (this.closed) return;
+    if (!this.busy) {
+      this.busy = true;
+      this.ring.setWake(false);
+    }
+    this.scheduleTurn();
+  }
+
+  /** E6: the eventfd is on again; whatever slipped in meanwhile is reaped now, and keeps the thread busy. */
+  private becomeIdle(): void {
+    this.busy = false;
+    if (this.closed) return;
+    this.ring.setWake(true);
+    if (this.reapAndDispatch() > 0) this.becomeBusy();
+    else this.releaseLoopIfIdle();
+  }
+
+  /** E3: with nothing in flight or queued, the ring no longer keeps the event loop alive. */
+  private releaseLoopIfIdle(): void {
+    if (this.inflight === 0 && this.queued === 0 && this.backlog.length === 0 && !this.closed && this.referenced) {
+      this.referenced = false;
+      this.ring.unref();
+    }
+  }
+
+  /** Reaps and dispatches every available completion; returns how many. */
+  private reapAndDispatch(): number {
+    let reaped = 0;
+    while (!this.closed) {
+      const count = this.ring.reap();
+      if (count === 0) break;
+      reaped += count;
+      this.dispatch(count);
+    }
+    return reaped;
+  }
+
+  /** Submits the queued descriptors (and, with `waitMicroseconds`, sleeps for a completion in the same call). */
+  private submitQueued(waitMicroseconds: number): void {
     let submitted: number;
     try {
-      submitted = this.ring.submit(this.queued);
+      submitted = this.ring.submit(this.queued, 0, waitMicroseconds);
     } catch (error) {
       submitted = this.acceptedDespite(error);
       if (submitted < 0) return;
     }
-    if (this.inflight === 0 && submitted > 0) this.ring.ref();
+    if (!this.referenced && submitted > 0) {
+      this.referenced = true;
+      this.ring.ref();
+    }
     this.inflight += submitted;
     const left = this.queued - submitted;
     if (left > 0) {
@@ -173,19 +320,36 @@ export class IoEngine {
       submissions.copyWithin(0, submitted * SUBMISSION_STRIDE, this.queued * SUBMISSION_STRIDE);
     }
     this.queued = left;
-    if (this.pollMilliseconds > 0 && this.inflight > 0 && this.inflight <= this.pollMaxInflight) this.poll();
   }
 
-  /** Hybrid polling (see IoEngineOptions.pollMicroseconds): spins on reap, dispatching what arrives. */
-  private poll(): void {
+  /** Hybrid polling is on, at low device depth, and not backing off. */
+  private spinsNow(): boolean {
+    if (this.pollMilliseconds === 0) return false;
+    if (this.spinPausedTurns > 0) {
+      this.spinPausedTurns--;
+      return false;
+    }
+    return this.inflight + this.queued - this.socketOperations <= this.pollMaxInflight;
+  }
+
+  private learnFromSpin(found: boolean): void {
+    this.spinScore = found ? Math.min(SpinScoreLimit, this.spinScore + 1) : this.spinScore - 2;
+    if (this.spinScore < -SpinScoreLimit) {
+      this.spinScore = 0;
+      this.spinPausedTurns = SpinBackoffTurns;
+    }
+  }
+
+  /** Hybrid polling (IoEngineOptions.pollMicroseconds): reaps until something arrives or the time is up; dispatches it. */
+  private spin(): number {
     const deadline = performance.now() + this.pollMilliseconds;
-    while (performance.now() < deadline) {
+    for (;;) {
       const count = this.ring.reap();
       if (count > 0) {
         this.dispatch(count);
-        this.reapAll();
-        return;
+        return count;
       }
+      if (performance.now() >= deadline) return 0;
     }
   }
 
@@ -222,7 +386,7 @@ export class IoEngine {
       setTimeout(() => this.resubmit(), 1);
       return;
     }
-    this.flush();
+    this.scheduleTurn();
   }
 
   /** A submit call the kernel refused: nothing of the batch was issued; every caller hears -errno. */
@@ -242,6 +406,10 @@ export class IoEngine {
     const done = this.callbacks[slot]!;
     this.callbacks[slot] = undefined;
     this.freeSlots[this.freeCount++] = slot;
+    if (this.socketSlot[slot] === 1) {
+      this.socketSlot[slot] = 0;
+      this.socketOperations--;
+    }
     return done;
   }
 
@@ -255,15 +423,12 @@ export class IoEngine {
     }
   }
 
-  /** Called from the ring's eventfd poll: drains every available completion, then refills the ring. */
+  /** Called from the ring's eventfd poll (idle mode): drains every available completion; activity turns busy mode on. */
   private reapAll(): void {
-    for (;;) {
-      const count = this.ring.reap();
-      if (count === 0) break;
-      this.dispatch(count);
-    }
-    if (this.inflight === 0) this.ring.unref();
-    if (this.backlog.length > 0 || this.queued > 0) this.flush();
+    const reaped = this.reapAndDispatch();
+    if (this.backlog.length > 0 || this.queued > 0) this.scheduleTurn();
+    if (reaped > 0 && this.waitMicroseconds > 0) this.becomeBusy();
+    else if (!this.busy) this.releaseLoopIfIdle();
   }
 }
 

@@ -15,6 +15,10 @@
  *      generation, and start again at 4 until the hold timeout (VDM_STATE_*_TIMEOUT).
  *   6. Issue every piece in this tick (one submission); a partial write first reads its edge blocks.
  *   7. When the last piece completed, leave the table (R5) and resolve, or reject with the first error.
+ * Fast path (performance only, same steps): when the pool has a block at hand, the table is not blocked and the
+ * plan has no hold, steps 2..6 of a read, and 4..6 of a whole-block write, run synchronously in the call, and the
+ * request costs one promise; otherwise the general path above runs. writeBuffer() (X6 of src/nbd/export.ts) hands
+ * the NBD server the block itself for a whole-block write, so the payload is copied once, from the socket.
  *
  * Invariants:
  *   V1. A request completes against one epoch's mapping: all its pieces come from one plan made while entered,
@@ -32,13 +36,13 @@
 import { constants } from 'node:os';
 import { VdmapError } from '../errors/error.js';
 import { deviceError } from '../errors/errno.js';
-import type { AllocationExtent, Export, ExportCapabilities, ReadBuffer, WriteZeroesOptions } from '../nbd/export.js';
+import type { AllocationExtent, Export, ExportCapabilities, ReadBuffer, WriteBuffer, WriteZeroesOptions } from '../nbd/export.js';
 import { Blocked, TableReader } from '../table/epoch-flip.js';
 import type { CopyIndex, TableViews } from '../table/layout.js';
 import { type Access, allocationRuns, clipPieces, devicesOf, type Hold, type Piece, planRange, ZeroPiece } from './extent-map.js';
 import { type Fault, FaultReporter, type FaultSink } from './faults.js';
 import { FallocateMode, type IoEngine, WriteFlag } from './io-engine.js';
-import type { PoolBlock } from './buffer-pool.js';
+import type { BufferPool, PoolBlock } from './buffer-pool.js';
 import type { WriteLocks } from './write-locks.js';
 
 export interface VirtualDiskOptions {
@@ -95,8 +99,49 @@ export class VirtualDisk implements Export {
     };
   }
 
-  async read(offset: number, length: number): Promise<ReadBuffer> {
-    this.checkRange(offset, length, true);
+  read(offset: number, length: number): Promise<ReadBuffer> {
+    const blockSize = this.blockSize;
+    const start = offset - (offset % blockSize);
+    const end = Math.ceil((offset + length) / blockSize) * blockSize;
+    let block: PoolBlock | undefined;
+    try {
+      this.checkRange(offset, length, true);
+      block = length === 0 ? undefined : this.options.engine.pool.tryAllocate(end - start);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const now = block === undefined ? undefined : this.readNow(block, start, end - start, offset - start, length);
+    return now ?? this.readInSteps(offset, length);
+  }
+
+  /** The fast path of read(): undefined (nothing done, block released) when the table is blocked or holds the range. */
+  private readNow(block: PoolBlock, start: number, span: number, from: number, length: number): Promise<ReadBuffer> | undefined {
+    const pool = this.options.engine.pool;
+    const copy = this.reader.enter();
+    if (copy === Blocked) {
+      pool.release(block);
+      return undefined;
+    }
+    const plan = planRange(this.options.table, copy, start, span, 'read');
+    if (plan.hold !== undefined) {
+      this.reader.exit();
+      pool.release(block);
+      return undefined;
+    }
+    return new Promise((resolve, reject) => {
+      this.issueAll(plan.pieces, 'read', (piece, done) => this.readPiece(piece, block, done), (failure) => {
+        this.reader.exit();
+        if (failure === undefined) {
+          resolve(new PoolReadBuffer(pool, block, from, length));
+        } else {
+          pool.release(block);
+          reject(failure);
+        }
+      });
+    });
+  }
+
+  private async readInSteps(offset: number, length: number): Promise<ReadBuffer> {
     if (length === 0) return { bytes: new Uint8Array(0), release: () => {} };
     const { start, end } = this.widen(offset, length);
     const pool = this.options.engine.pool;
@@ -107,16 +152,7 @@ export class VirtualDisk implements Export {
       pool.release(block);
       throw error;
     }
-    const from = offset - start;
-    let released = false;
-    return {
-      bytes: block.bytes.subarray(from, from + length),
-      release: () => {
-        if (released) return;
-        released = true;
-        pool.release(block);
-      },
-    };
+    return new PoolReadBuffer(pool, block, offset - start, length);
   }
 
   async write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
@@ -127,15 +163,16 @@ export class VirtualDisk implements Export {
     const edges = this.partialEdges(offset, offset + data.length, start, end);
     const pool = this.options.engine.pool;
     const block = await pool.allocate(end - start);
+    if (edges.length === 0) {
+      block.bytes.set(data, 0);
+      return this.writeWholeBlocks(start, end, block, fua);
+    }
     try {
-      const hold = edges.length === 0 ? await this.options.locks.shared(start, end) : await this.options.locks.exclusive(edges);
+      const hold = await this.options.locks.exclusive(edges);
       try {
-        if (edges.length === 0) block.bytes.set(data, 0);
         await this.mapped('write', start, end - start, async (pieces) => {
-          if (edges.length > 0) {
-            await this.readEdges(pieces, block, edges.map((edge) => edge - start));
-            block.bytes.set(data, offset - start);
-          }
+          await this.readEdges(pieces, block, edges.map((edge) => edge - start));
+          block.bytes.set(data, offset - start);
           await this.writePieces(pieces, block, fua ? WriteFlag.DATASYNC : 0);
         });
       } finally {
@@ -144,6 +181,66 @@ export class VirtualDisk implements Export {
     } finally {
       pool.release(block);
     }
+  }
+
+  /**
+   * X6 of export.ts: the pool block itself, for a write of whole blocks, when one is at hand now; undefined
+   * otherwise (a partial-block write, no free block, a read-only or closed disk, a bad range: write() then says why).
+   */
+  writeBuffer(offset: number, length: number): WriteBuffer | undefined {
+    const blockSize = this.blockSize;
+    if (this.closed || this.capabilities.readOnly || length <= 0 || length > MaxRequestBytes ||
+      !Number.isSafeInteger(offset) || offset < 0 || offset + length > this.size || offset % blockSize !== 0 || length % blockSize !== 0) {
+      return undefined;
+    }
+    let block: PoolBlock | undefined;
+    try {
+      block = this.options.engine.pool.tryAllocate(length);
+    } catch {
+      return undefined; // larger than the pool: write() reports it
+    }
+    return block === undefined ? undefined : new PoolWriteBuffer(this, block, offset, length);
+  }
+
+  /**
+   * Steps 3..7 for whole blocks already in `block`: shared write locks, then the table, then the device. Releases
+   * `block` when it settles, whatever the outcome.
+   * @internal (PoolWriteBuffer)
+   */
+  async writeWholeBlocks(start: number, end: number, block: PoolBlock, fua: boolean): Promise<void> {
+    const pool = this.options.engine.pool;
+    try {
+      const hold = await this.options.locks.shared(start, end);
+      try {
+        const flags = fua ? WriteFlag.DATASYNC : 0;
+        await (this.writeNow(start, end - start, block, flags) ??
+          this.mapped('write', start, end - start, (pieces) => this.writePieces(pieces, block, flags)));
+      } finally {
+        hold.release();
+      }
+    } finally {
+      pool.release(block);
+    }
+  }
+
+  /** The fast path of steps 4..7 of a write: undefined (nothing done) when the table is blocked or holds the range. */
+  private writeNow(start: number, span: number, block: PoolBlock, flags: number): Promise<void> | undefined {
+    if (this.closed) return undefined;
+    const copy = this.reader.enter();
+    if (copy === Blocked) return undefined;
+    const plan = planRange(this.options.table, copy, start, span, 'write');
+    if (plan.hold !== undefined) {
+      this.reader.exit();
+      return undefined;
+    }
+    const engine = this.options.engine;
+    return new Promise((resolve, reject) => {
+      this.issueAll(plan.pieces, 'write', (piece, done) => engine.write(piece.fd, block, piece.rangeOffset, piece.length, piece.fileOffset, flags, done), (failure) => {
+        this.reader.exit();
+        if (failure === undefined) resolve();
+        else reject(failure);
+      });
+    });
   }
 
   /** Makes every write completed before the call durable: fdatasync on every device the disk maps into. */
@@ -184,6 +281,11 @@ export class VirtualDisk implements Export {
       }
     }
     if (fua) await this.flush();
+  }
+
+  /** discard(2)-style name for trim: deallocates whole blocks where the table allows it. */
+  discard(offset: number, length: number): Promise<void> {
+    return this.trim(offset, length, false);
   }
 
   /** Direct I/O has no cache to fill: the request is checked and acknowledged. */
@@ -304,15 +406,16 @@ export class VirtualDisk implements Export {
   // ---- issuing pieces ----------------------------------------------------------------------------------
 
   private readPieces(pieces: readonly Piece[], block: PoolBlock, what: string): Promise<void> {
-    const engine = this.options.engine;
-    return this.all(pieces, what, (piece, done) => {
-      if (piece.fd === ZeroPiece) {
-        block.bytes.fill(0, piece.rangeOffset, piece.rangeOffset + piece.length);
-        done(piece.length);
-      } else {
-        engine.read(piece.fd, block, piece.rangeOffset, piece.length, piece.fileOffset, done);
-      }
-    });
+    return this.all(pieces, what, (piece, done) => this.readPiece(piece, block, done));
+  }
+
+  private readPiece(piece: Piece, block: PoolBlock, done: (result: number) => void): void {
+    if (piece.fd === ZeroPiece) {
+      block.bytes.fill(0, piece.rangeOffset, piece.rangeOffset + piece.length);
+      done(piece.length);
+    } else {
+      this.options.engine.read(piece.fd, block, piece.rangeOffset, piece.length, piece.fileOffset, done);
+    }
   }
 
   private readEdges(pieces: readonly Piece[], block: PoolBlock, edges: readonly number[]): Promise<void> {
@@ -381,23 +484,31 @@ export class VirtualDisk implements Export {
   private all(pieces: readonly Piece[], what: string, issue: (piece: Piece, done: (result: number) => void) => void): Promise<void> {
     if (pieces.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      let remaining = pieces.length;
-      let failure: VdmapError | undefined;
-      const finish = () => {
-        if (--remaining > 0) return;
-        if (failure) reject(failure);
-        else resolve();
-      };
-      const start = (piece: Piece) => issue(piece, (result) => {
-        if (result > 0 && result < piece.length && failure === undefined) {
-          start({ fd: piece.fd, fileOffset: piece.fileOffset + result, rangeOffset: piece.rangeOffset + result, length: piece.length - result });
-          return;
-        }
-        if (failure === undefined && result !== piece.length) failure = this.pieceFailure(result, piece, what);
-        finish();
+      this.issueAll(pieces, what, issue, (failure) => {
+        if (failure === undefined) resolve();
+        else reject(failure);
       });
-      for (const piece of pieces) start(piece);
     });
+  }
+
+  /** all() without its promise: `settled` runs once, after every piece completed, with the first failure if any. */
+  private issueAll(pieces: readonly Piece[], what: string, issue: (piece: Piece, done: (result: number) => void) => void,
+    settled: (failure: VdmapError | undefined) => void): void {
+    let remaining = pieces.length;
+    let failure: VdmapError | undefined;
+    if (remaining === 0) {
+      settled(undefined);
+      return;
+    }
+    const start = (piece: Piece) => issue(piece, (result) => {
+      if (result > 0 && result < piece.length && failure === undefined) {
+        start({ fd: piece.fd, fileOffset: piece.fileOffset + result, rangeOffset: piece.rangeOffset + result, length: piece.length - result });
+        return;
+      }
+      if (failure === undefined && result !== piece.length) failure = this.pieceFailure(result, piece, what);
+      if (--remaining === 0) settled(failure);
+    });
+    for (const piece of pieces) start(piece);
   }
 
   private pieceFailure(result: number, piece: Piece, what: string): VdmapError {
@@ -411,7 +522,52 @@ export class VirtualDisk implements Export {
     return error;
   }
 
+  /** @internal (PoolWriteBuffer) */
+  releaseBlock(block: PoolBlock): void {
+    this.options.engine.pool.release(block);
+  }
+
   private closedError(): VdmapError {
     return new VdmapError('VDM_IO_CLOSED', `${this.name} was closed`);
+  }
+}
+
+/** A read's bytes in a pool block, released once (X4 of export.ts). */
+class PoolReadBuffer implements ReadBuffer {
+  readonly bytes: Uint8Array;
+  private block: PoolBlock | undefined;
+
+  constructor(private readonly pool: BufferPool, block: PoolBlock, from: number, length: number) {
+    this.block = block;
+    this.bytes = block.bytes.subarray(from, from + length);
+  }
+
+  release(): void {
+    const block = this.block;
+    if (block === undefined) return;
+    this.block = undefined;
+    this.pool.release(block);
+  }
+}
+
+/** X6 of export.ts: a pool block the server fills with a whole-block payload; commit() or abandon() once. */
+class PoolWriteBuffer implements WriteBuffer {
+  readonly bytes: Uint8Array;
+  private settled = false;
+
+  constructor(private readonly disk: VirtualDisk, private readonly block: PoolBlock, private readonly offset: number, length: number) {
+    this.bytes = block.bytes.subarray(0, length);
+  }
+
+  commit(fua: boolean): Promise<void> {
+    if (this.settled) return Promise.reject(new VdmapError('VDM_INTERNAL', 'a write buffer was committed or abandoned twice'));
+    this.settled = true;
+    return this.disk.writeWholeBlocks(this.offset, this.offset + this.bytes.length, this.block, fua);
+  }
+
+  abandon(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.disk.releaseBlock(this.block);
   }
 }

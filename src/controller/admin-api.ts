@@ -48,6 +48,20 @@ export interface ControllerMethods {
   /** Issues (or re-issues, revoking the old one) an agent's credential. */
   'agent.enroll': { params: { name: string }; result: { name: string; credential: string } };
   'agent.list': { params: Record<string, never>; result: AgentView[] };
+
+  // Added with the daemons (src/controller): state commands and drains, as the wire can carry them.
+  /**
+   * Sets and clears state bits (names as in the JSON form: INVALID, NOWRITE, ZERO) on extents
+   * [firstExtent, firstExtent + count) as the next epoch; agents one epoch behind get a `set-state` message.
+   */
+  'table.set-state': {
+    params: { disk: string; firstExtent: number; count: number; set?: string[]; clear?: string[]; expectedEpoch?: number };
+    result: { disk: string; epoch: number };
+  };
+  /** Blocks new I/O to the disk on every attached agent and answers once each agent's in-flight I/O drained. */
+  'disk.drain': { params: { disk: string; timeoutMs?: number }; result: DrainView };
+  /** Lifts an earlier drain on every attached agent. */
+  'disk.resume': { params: { disk: string }; result: DrainView };
 }
 
 /** Methods of an agent's admin socket (`<agent data dir>/agent.sock`). */
@@ -106,6 +120,12 @@ export interface EpochView {
     lastSeen: number | null;
     leaseExpiresAt: number | null;
   }>;
+}
+
+export interface DrainView {
+  disk: string;
+  /** One entry per attached agent; error null: that agent drained (or resumed). */
+  agents: Array<{ agent: string; error: { code: string; message: string } | null }>;
 }
 
 export interface AgentView {

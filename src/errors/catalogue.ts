@@ -108,6 +108,23 @@ export const Catalogue = {
   VDM_NBD_PROTOCOL_VIOLATION: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'An NBD client broke the protocol (see details) and was disconnected: check that client and its version.' },
   VDM_NBD_HANDSHAKE_TIMEOUT: { errno: 'EIO', exit: ExitCode.Timeout, hint: 'An NBD client did not finish the handshake in time and was disconnected: check the client, or raise the handshake timeout for slow links.' },
   VDM_NBD_CONNECTION_LIMIT: { errno: 'EIO', exit: ExitCode.Unavailable, hint: 'The NBD server refused a connection at its connection or handshake limit: find the client that floods it, or raise the limit.' },
+
+  // Command line
+  VDM_CLI_USAGE: { errno: 'EINVAL', exit: ExitCode.Usage, hint: 'Check the command with `vdmap help COMMAND`; every command has examples.' },
+  VDM_CLI_UNREACHABLE: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'Start the controller (`vdmap up` or `vdmap controller --data DIR`), or point --controller / $VDMAP_CONTROLLER at it.' },
+  VDM_CLI_INPUT: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The input file could not be read or parsed: check its path and format (JSON as `vdmap table show --json` prints, or CBOR).' },
+
+  // Controller and agent daemons (src/controller, src/agent)
+  VDM_STATE_INVALID_HELD: { errno: 'EIO', exit: ExitCode.Io, hint: 'A request hit an extent with no valid mapping and is held while the controller is told: check `vdmap epoch DISK` and the controller log for the fault.' },
+  VDM_STATE_NOWRITE_HELD: { errno: 'EIO', exit: ExitCode.Io, hint: 'A write hit a NOWRITE extent and is held until the migration or snapshot clears it: check `vdmap epoch DISK`.' },
+  VDM_STATE_UNALLOCATED_HELD: { errno: 'ENOSPC', exit: ExitCode.Io, hint: 'A write hit an unallocated extent of a thin disk and is held while the controller allocates it: if it times out, add space with `vdmap device add`.' },
+  VDM_DISK_NO_SPACE: { errno: 'ENOSPC', exit: ExitCode.Conflict, hint: 'The devices the disk may use have no free extent left: add a device with `vdmap device add`, or create the disk thin or smaller.' },
+  VDM_ADMIN_UNKNOWN_METHOD: { errno: 'ENOTSUP', exit: ExitCode.Usage, hint: 'The controller or agent does not know this admin method: check that the CLI and the daemon run the same vdmap version.' },
+  VDM_ADMIN_INVALID_PARAMS: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'A parameter of the admin request is missing or wrong (the details name it): check the command line.' },
+  VDM_ADMIN_EXISTS: { errno: 'EINVAL', exit: ExitCode.Conflict, hint: 'A disk of that name already exists: pick another name, or remove the old disk first with `vdmap disk rm`.' },
+  VDM_ADMIN_DENIED: { errno: 'EPERM', exit: ExitCode.Denied, hint: 'Admin requests are served on the controller\'s Unix socket and on loopback TCP only: run the CLI on the controller host.' },
+  VDM_AGENT_NOT_CONNECTED: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'The agent is not connected to the controller: start it, or check its log and the network, then retry.' },
+  VDM_AGENT_APPLY: { errno: 'EIO', exit: ExitCode.Io, hint: 'The agent could not apply a table the controller sent (the cause is in the details); the controller resends the full table: check the agent log and its devices.' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof Catalogue;

@@ -59,11 +59,12 @@ export interface NativeRing {
   readonly inFlight: number;
   readonly closed: boolean;
   registerBuffer(view: Uint8Array): number;
-  submit(count: number, first?: number): number;
+  submit(count: number, first?: number, waitMicroseconds?: number): number;
   reap(): number;
   onCompletion(callback: () => void): void;
   ref(): void;
   unref(): void;
+  setWake(enabled: boolean): void;
   close(): void;
 }
 
@@ -79,7 +80,11 @@ export interface NativeAddon {
   openDevice(path: string, readOnly: boolean): NativeDeviceInfo;
   closeDevice(fd: number): void;
   duplicateDescriptor(fd: number): number;
-  alignmentOf(view: ArrayBufferView): number;
+  alignmentOf(view: ArrayBufferView, modulus?: number): number;
+  adviseHugePages(view: ArrayBufferView): number;
+  sendVector(fd: number, views: readonly Uint8Array[]): number;
+  shutdownSocket(fd: number, how: number): number;
+  setSendBufferSize(fd: number, bytes: number): number;
   Ring: new (options: NativeRingOptions) => NativeRing;
   layout: NativeLayout;
 }

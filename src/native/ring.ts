@@ -11,6 +11,8 @@
  *      it returns how many it took (fewer when the submission queue is full; the rest start at that index).
  *   3. onCompletion(callback) wakes this thread through an eventfd watched by its own event loop; the callback
  *      calls reap() until it returns 0 and reads pairs from `completions`.
+ *   3b. Or, while I/O keeps flowing, submit(count, first, waitMicroseconds) sleeps in the kernel until the next
+ *      completion, with setWake(false) so the eventfd stays quiet meanwhile (and setWake(true) before going idle).
  *   4. unref() lets an idle thread exit; close() waits for I/O in flight, then releases everything.
  *
  * BUFFER SAFETY RULE: a region submitted to the ring is not reused (neither written for another request nor read
@@ -135,10 +137,13 @@ export class Ring {
    * Submits descriptors [first, first + count) in one system call and returns how many were taken, in order.
    * A bad descriptor anywhere in the batch throws VDM_RING_ARGUMENT and nothing is queued. VDM_RING_SUBMIT means
    * the kernel call failed; details.queued descriptors stay queued in the ring and go with the next submit.
+   * With `waitMicroseconds` (at most 1 000 000) the same system call then sleeps until at least one completion is
+   * ready or the time is up (this thread's deferred task work, such as a socket receive, runs meanwhile); reap()
+   * afterwards. Running out of time is not an error. submit(0, 0, us) only waits.
    */
-  submit(count: number, first = 0): number {
+  submit(count: number, first = 0, waitMicroseconds = 0): number {
     try {
-      return this.#native.submit(count, first);
+      return this.#native.submit(count, first, waitMicroseconds);
     } catch (error) {
       throw ringError(error, 'VDM_RING_SUBMIT', 'submit');
     }
@@ -177,6 +182,20 @@ export class Ring {
       this.#native.unref();
     } catch (error) {
       throw ringError(error, 'VDM_INTERNAL', 'unref');
+    }
+  }
+
+  /**
+   * Whether completions signal the eventfd and so wake the event loop (default on). A caller that reaps and waits by
+   * itself for a while (submit with waitMicroseconds) turns it off, and back on before it leaves the event loop to
+   * sleep; turning it on is followed by a full barrier, so the reap() that must follow sees everything that arrived
+   * while it was off. Where the kernel cannot turn it off, the eventfd simply keeps firing.
+   */
+  setWake(enabled: boolean): void {
+    try {
+      this.#native.setWake(enabled);
+    } catch (error) {
+      throw ringError(error, 'VDM_INTERNAL', 'setWake');
     }
   }
 

@@ -18,7 +18,12 @@
  *   FSYNC          uses fd, userData, flags (FsyncFlag); other fields are ignored.
  *   FALLOCATE      uses fd, fileOffset, length (the range, may exceed 32 bits), userData, flags (FallocateMode).
  *   NOP            uses userData only.
- *   RECV / SEND    reserved for sockets on the same ring; refused with EINVAL until implemented.
+ *   RECV           recv(2) on a socket fd (field [1]) into the region [2] [3] [4]; flags must be 0. The result is
+ *                  the bytes received, 0 when the peer has closed its side, or -errno. Waits (without blocking the
+ *                  thread) until the socket has data, so one ring carries a connection's requests and its disk I/O.
+ *   SEND           reserved for sends on the same ring; refused with EINVAL until implemented.
+ *   POLL           a one-shot poll(2) of fd [1] for the events in flags (PollEvent); the result is the events that
+ *                  happened (> 0) or -errno. Lets a thread wait for a socket to take more bytes on its own ring.
  *
  * Completions: an Int32Array, COMPLETION_STRIDE int32 per completion.
  *
@@ -55,6 +60,7 @@ export const Opcode = {
   FALLOCATE: 4,
   RECV: 5,
   SEND: 6,
+  POLL: 7,
 } as const;
 export type Opcode = (typeof Opcode)[keyof typeof Opcode];
 
@@ -66,6 +72,9 @@ export const WriteFlag = { DATASYNC: 1 } as const;
 
 /** FALLOCATE modes: the Linux FALLOC_FL_* values. PUNCH_HOLE needs KEEP_SIZE; both work on block devices. */
 export const FallocateMode = { KEEP_SIZE: 0x01, PUNCH_HOLE: 0x02, ZERO_RANGE: 0x10 } as const;
+
+/** POLL events: the poll(2) values; a POLL descriptor's flags hold at least one of them. */
+export const PollEvent = { IN: 0x001, PRIORITY: 0x002, OUT: 0x004 } as const;
 
 /** Writes descriptor `slot` in place (no allocation: the data path calls this per I/O). */
 export function setDescriptor(

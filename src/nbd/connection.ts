@@ -2,9 +2,9 @@
  * Connection: one NBD client on an already-accepted socket (TCP or Unix): the handshake, then the
  * transmission phase, until the socket closes.
  *
- * Owns: the socket's lifetime for the protocol, the handshake timeout, and the defaults of the per-connection
+ * Owns: the connection's lifetime for the protocol, the handshake timeout, and the defaults of the per-connection
  * limits. Does not know: how the socket was accepted or by whom (server.ts, or a worker that was handed one),
- * nor what serves the bytes (the ExportRegistry's Exports).
+ * what carries the bytes (a Transport: transport.ts), nor what serves them (the ExportRegistry's Exports).
  *
  * Invariants:
  *   C1. serveConnection never rejects and never throws: every failure ends the connection and, when it is
@@ -15,7 +15,7 @@
  *       finishes in-flight requests (new ones get ESHUTDOWN) and then closes.
  *   C5. No main-thread assumptions: no process-wide handlers, no globals; safe inside a worker thread.
  *
- * Thread: any (main or worker): the thread whose event loop owns the socket. Error codes reported:
+ * Thread: any (main or worker): the thread whose event loop owns the connection. Error codes reported:
  * VDM_NBD_PROTOCOL_VIOLATION, VDM_NBD_HANDSHAKE_TIMEOUT, and whatever an export call failed with.
  */
 import type { Socket } from 'node:net';
@@ -26,6 +26,7 @@ import { negotiate } from './handshake.js';
 import { INTEROPERABLE_PAYLOAD_LENGTH } from './protocol.js';
 import { SocketReader } from './socket-reader.js';
 import { Transmission } from './transmission.js';
+import { SocketTransport, type Transport } from './transport.js';
 
 export interface ConnectionOptions {
   /** C3 (default 10 s). */
@@ -64,21 +65,22 @@ const defaults = {
 };
 
 /** Serves one client on `socket` until it closes (C1, C2). */
-export async function serveConnection(socket: Socket, registry: ExportRegistry, options: ConnectionOptions = {}): Promise<void> {
+export function serveConnection(socket: Socket, registry: ExportRegistry, options: ConnectionOptions = {}): Promise<void> {
+  if (!socket.destroyed) socket.setNoDelay(true); // proto.md: both sides SHOULD disable Nagle; a no-op on Unix sockets
+  return serveTransport(new SocketTransport(socket), registry, options);
+}
+
+/** Serves one client carried by `transport` until it closes (C1, C2). */
+export async function serveTransport(transport: Transport, registry: ExportRegistry, options: ConnectionOptions = {}): Promise<void> {
   const settings = { ...defaults, ...definedOnly(options) };
   const report = options.onError ?? ((): void => undefined);
-  const closed = new Promise<void>((resolve) => {
-    if (socket.destroyed && socket.closed) resolve();
-    else socket.once('close', () => resolve());
-  });
-  socket.on('error', () => undefined); // C1: 'close' follows and ends the connection
-  socket.setNoDelay(true); // proto.md: both sides SHOULD disable Nagle; a no-op on Unix sockets
+  const closed = transport.whenClosed;
   const signal = options.signal;
   let shuttingDown = signal?.aborted ?? false;
-  const reader = new SocketReader(socket, settings.maxOptionLength + 64 * 1024);
+  const reader = new SocketReader(transport, settings.maxOptionLength + 64 * 1024);
   const timer = setTimeout(() => {
     report(new VdmapError('VDM_NBD_HANDSHAKE_TIMEOUT', `no transmission phase after ${settings.handshakeTimeoutMs} ms`).toRecord());
-    socket.destroy();
+    transport.destroy();
   }, settings.handshakeTimeoutMs);
   const onAbortDuringHandshake = (): void => {
     shuttingDown = true;
@@ -87,29 +89,29 @@ export async function serveConnection(socket: Socket, registry: ExportRegistry, 
   let session: NegotiatedSession | undefined;
   try {
     session = await negotiate(
-      { read: (length) => reader.read(length), write: (bytes) => void socket.write(bytes) },
+      { read: (length) => reader.read(length), write: (bytes) => transport.send([bytes]) },
       registry,
       { maxOptions: settings.maxOptions, maxOptionLength: settings.maxOptionLength, requestCap: settings.requestCap, shuttingDown: () => shuttingDown },
     );
   } catch (error) {
     const record = toErrorRecord(error);
     if (!isPeerClose(record)) report(record);
-    socket.destroy();
+    transport.destroy();
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbortDuringHandshake);
   }
   if (session === undefined) {
     // NBD_OPT_ABORT (soft disconnect) or a dropped handshake: the ACK, if any, is flushed before the FIN.
-    if (!socket.destroyed) socket.end();
-    const timeout = setTimeout(() => socket.destroy(), settings.endTimeoutMs);
+    if (!transport.destroyed) transport.end();
+    const timeout = setTimeout(() => transport.destroy(), settings.endTimeoutMs);
     timeout.unref();
     await closed;
     clearTimeout(timeout);
     return;
   }
   options.onTransmission?.(session.exportName);
-  const transmission = new Transmission(socket, session, {
+  const transmission = new Transmission(transport, session, {
     maxInflightRequests: settings.maxInflightRequests,
     maxInflightBytes: settings.maxInflightBytes,
     requestCap: settings.requestCap,

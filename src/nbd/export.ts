@@ -13,6 +13,10 @@
  *       NBD: after the socket write completed). The bytes may live in memory the kernel DMAs into.
  *   X5. Methods may be called many times in the same tick; implementations batch them (one submission per
  *       tick) and may complete them in any order.
+ *   X6. writeBuffer() is optional: when it returns a WriteBuffer, the server fills `bytes` with the payload as it
+ *       arrives and calls commit() (exactly as it would have called write() with those bytes) or abandon(), once.
+ *       It returns undefined whenever it cannot help right now (no memory at hand, an unaligned request...): the
+ *       server then passes the payload to write(). It saves the copy of the payload into the export's own memory.
  */
 
 export interface ReadBuffer {
@@ -55,6 +59,16 @@ export interface WriteZeroesOptions {
   fastZero: boolean;
 }
 
+/** Memory laid out by the export for one WRITE payload (X6). */
+export interface WriteBuffer {
+  /** Exactly the payload's length; the server fills all of it before commit(). */
+  readonly bytes: Uint8Array;
+  /** Writes the filled bytes, as write(offset, bytes, fua) would, and frees the memory once it settles. */
+  commit(fua: boolean): Promise<void>;
+  /** Frees the memory without writing (the payload never arrived in full). */
+  abandon(): void;
+}
+
 export interface Export {
   readonly name: string;
   readonly description: string;
@@ -63,6 +77,8 @@ export interface Export {
   readonly capabilities: ExportCapabilities;
   read(offset: number, length: number): Promise<ReadBuffer>;
   write(offset: number, data: Uint8Array, fua: boolean): Promise<void>;
+  /** X6: memory for the payload of a WRITE of `length` bytes at `offset`, or undefined. */
+  writeBuffer?(offset: number, length: number): WriteBuffer | undefined;
   flush(): Promise<void>;
   trim(offset: number, length: number, fua: boolean): Promise<void>;
   writeZeroes(offset: number, length: number, options: WriteZeroesOptions, fua: boolean): Promise<void>;

@@ -8,19 +8,19 @@
  *   batch (one per tick):   pieces = [ headers... | payload | headers... | payload | headers... ]
  *                                      \ slab run /             \ slab run /
  *   Consecutive headers are written into one slab and leave as one piece; a read's payload leaves as its
- *   own piece, straight from the ReadBuffer. flush() writes the pieces corked, so they go out as one writev.
+ *   own piece, straight from the ReadBuffer. flush() hands the pieces to the transport in one send(), so
+ *   they go out as one gather write (writev / sendmsg).
  *
  * Invariants:
  *   W1. A reply is never split or interleaved: all pieces of a reply are queued in one call.
- *   W2. A ReadBuffer is released exactly once, after the socket write that carried its bytes completed
- *       (or failed); never while the kernel may still read it.
+ *   W2. A ReadBuffer is released exactly once, after the send that carried its bytes completed (or failed);
+ *       never while the kernel may still read it.
  *   W3. Slab bytes handed to the socket are never written again: a full slab is replaced, not reused.
  *   W4. One flush per tick at most (process.nextTick after the first reply of the tick), so completions
  *       resolved together leave together.
  *
- * Thread: whichever runs the connection. Error codes: none (socket failures end the connection elsewhere).
+ * Thread: whichever runs the connection. Error codes: none (transport failures end the connection elsewhere).
  */
-import type { Socket } from 'node:net';
 import type { ReadBuffer } from './export.js';
 import {
   NBD_REPLY_FLAG_DONE,
@@ -33,6 +33,7 @@ import {
   SIMPLE_REPLY_HEADER_LENGTH,
   STRUCTURED_REPLY_HEADER_LENGTH,
 } from './protocol.js';
+import type { Transport } from './transport.js';
 
 const SLAB_SIZE = 64 * 1024;
 const TWO_TO_32 = 4294967296;
@@ -47,7 +48,7 @@ export class ReplyWriter {
   private scheduled = false;
   private readonly flushBound = (): void => this.flush();
 
-  constructor(private readonly socket: Socket) {}
+  constructor(private readonly transport: Transport) {}
 
   /** Simple reply, no payload (success of a non-read command, or any error without structured replies). */
   simple(handleHigh: number, handleLow: number, error: number): void {
@@ -97,12 +98,12 @@ export class ReplyWriter {
     }
   }
 
-  /** Bytes queued in the socket and not yet handed to the kernel. */
+  /** Bytes handed to the transport and not yet to the kernel. */
   get pendingBytes(): number {
-    return this.socket.writableLength;
+    return this.transport.pendingBytes;
   }
 
-  /** W4: writes every queued piece as one corked batch. */
+  /** W4: sends every queued piece as one batch. */
   flush(): void {
     this.scheduled = false;
     this.cutRun();
@@ -111,16 +112,11 @@ export class ReplyWriter {
     const releases = this.releases;
     this.pieces = [];
     this.releases = [];
-    const socket = this.socket;
-    if (socket.destroyed || !socket.writable) {
+    if (this.transport.destroyed) {
       releaseAll(releases);
       return;
     }
-    socket.cork();
-    const last = pieces.length - 1;
-    for (let i = 0; i < last; i++) socket.write(pieces[i]);
-    socket.write(pieces[last], releases.length === 0 ? undefined : () => releaseAll(releases));
-    socket.uncork();
+    this.transport.send(pieces, releases.length === 0 ? undefined : () => releaseAll(releases));
   }
 
   /** The connection is gone: drop queued replies and release their buffers (W2). */

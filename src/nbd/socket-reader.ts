@@ -1,24 +1,24 @@
 /**
- * SocketReader: exact-length reads from a socket for the handshake phase, where each step waits for a
- * known number of bytes (a flag word, an option header, an option's data).
+ * SocketReader: exact-length reads from a connection's Transport for the handshake phase, where each step waits
+ * for a known number of bytes (a flag word, an option header, an option's data).
  *
- * Owns: the bytes received and not yet consumed during the handshake. When the handshake ends, detach()
- * hands the unconsumed bytes to the transmission phase (a client may pipeline its first requests right
- * behind NBD_OPT_GO), so no byte is lost or read twice.
- * Does not know: what the bytes mean (handshake.ts).
+ * Owns: the bytes received and not yet consumed during the handshake (copies of borrowed chunks, T1 of
+ * transport.ts). When the handshake ends, detach() hands the unconsumed bytes to the transmission phase (a client
+ * may pipeline its first requests right behind NBD_OPT_GO), so no byte is lost or read twice.
+ * Does not know: what the bytes mean (handshake.ts), nor what carries them.
  *
  * Invariants:
  *   R1. At most one read() is pending at a time (the handshake is sequential).
- *   R2. Buffered, unconsumed bytes never exceed `bufferLimit` plus one socket chunk: past it the socket is
+ *   R2. Buffered, unconsumed bytes never exceed `bufferLimit` plus one chunk: past it the transport is
  *       paused until a read() consumes them.
- *   R3. After the socket ends or fails, a pending or later read() rejects; it never hangs.
- *   R4. After detach() the reader has removed every listener it added and holds no bytes.
+ *   R3. After the transport ends or closes, a pending or later read() rejects; it never hangs.
+ *   R4. After detach() the reader no longer listens to the transport and holds no bytes.
  *
  * Thread: whichever runs the connection. Error codes: VDM_NBD_PROTOCOL_VIOLATION (connection closed during
  * the handshake) leaves read().
  */
-import type { Socket } from 'node:net';
 import { VdmapError } from '../errors/error.js';
+import type { Transport, TransportListener } from './transport.js';
 
 interface PendingRead {
   length: number;
@@ -31,23 +31,24 @@ export class SocketReader {
   private buffered = 0;
   private pending: PendingRead | undefined;
   private ended: VdmapError | undefined;
-  private readonly onData = (chunk: Buffer): void => this.received(chunk);
-  private readonly onEnd = (): void => this.endedBy('the client closed the connection during the handshake');
+  private readonly listener: TransportListener = {
+    data: (chunk, borrowed) => this.received(borrowed ? Buffer.from(chunk) : chunk),
+    end: () => this.endedBy('the client closed the connection during the handshake'),
+    close: () => this.endedBy('the client closed the connection during the handshake'),
+  };
 
   constructor(
-    private readonly socket: Socket,
+    private readonly transport: Transport,
     private readonly bufferLimit: number,
   ) {
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('close', this.onEnd);
+    transport.listen(this.listener);
   }
 
   /** R1, R3: the next `length` bytes. */
   read(length: number): Promise<Buffer> {
     if (this.buffered >= length) return Promise.resolve(this.take(length));
     if (this.ended !== undefined) return Promise.reject(this.ended);
-    if (this.socket.isPaused()) this.socket.resume();
+    if (this.transport.paused) this.transport.resume();
     return new Promise((resolve, reject) => {
       this.pending = { length, resolve, reject };
     });
@@ -55,9 +56,7 @@ export class SocketReader {
 
   /** R4: stop listening and return the bytes received but not consumed. */
   detach(): Buffer {
-    this.socket.off('data', this.onData);
-    this.socket.off('end', this.onEnd);
-    this.socket.off('close', this.onEnd);
+    this.transport.listen(undefined);
     const rest = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
     this.chunks = [];
     this.buffered = 0;
@@ -72,7 +71,7 @@ export class SocketReader {
       this.pending = undefined;
       pending.resolve(this.take(pending.length));
     }
-    if (this.pending === undefined && this.buffered > this.bufferLimit) this.socket.pause();
+    if (this.pending === undefined && this.buffered > this.bufferLimit) this.transport.pause();
   }
 
   private endedBy(message: string): void {

@@ -12,27 +12,28 @@
  *   X1. Every complete request in a received chunk is parsed and dispatched in the same tick (the export
  *       batches one tick's calls into one submission), unless a bound (X2) stops parsing first.
  *   X2. At most `maxInflightRequests` requests and about `maxInflightBytes` bytes (reads, write payloads and
- *       unsent replies; one request may overshoot) are held per connection; past that the socket is paused
+ *       unsent replies; one request may overshoot) are held per connection; past that the transport is paused
  *       and the unparsed bytes wait, so a flood cannot grow memory.
  *   X3. Requests complete and reply in any order; a slow request never delays another's reply.
- *   X4. A WRITE payload is parsed in place when one chunk holds it, else assembled once into one buffer.
+ *   X4. A WRITE payload is copied at most once on its way to the export: into the export's WriteBuffer when it
+ *       offers one (X6 of export.ts), else taken in place from a chunk the transport does not reuse, else
+ *       assembled once into one buffer. Bytes kept past a borrowed chunk's delivery are copies (T1 of transport.ts).
  *   X5. A request magic other than NBD_REQUEST_MAGIC, or a WRITE payload over `requestCap`, drops the
  *       connection at once (hard disconnect). A rejected WRITE within the cap has its payload skipped.
- *   X6. DISC: no further bytes are parsed; every in-flight request is replied to, then the socket ends.
- *       shutdown(): new requests fail with ESHUTDOWN; once in-flight reaches zero the socket ends.
- *   X7. run() resolves only when the socket has closed and every export call has settled; a ReadBuffer that
- *       completes after the socket closed is released at once.
+ *   X6. DISC: no further bytes are parsed; every in-flight request is replied to, then the transport ends.
+ *       shutdown(): new requests fail with ESHUTDOWN; once in-flight reaches zero the transport ends.
+ *   X7. run() resolves only when the transport has closed and every export call has settled; a ReadBuffer that
+ *       completes after the transport closed is released at once; a WriteBuffer being filled is abandoned.
  *   X8. Per request: no closure and no BigInt; pooled request slots carry pre-bound callbacks.
  *
  * Thread: whichever runs the connection (main or a worker); export completions run on the same thread.
  * Error codes: VDM_NBD_PROTOCOL_VIOLATION (reported through onError on a hard disconnect); everything a
  * request fails with goes to the client as an NBD error (errors.ts), and export failures are also reported.
  */
-import type { Socket } from 'node:net';
 import { type ErrorRecord, toErrorRecord, VdmapError } from '../errors/error.js';
 import { allocationDescriptors } from './block-status.js';
 import { nbdErrorOf } from './errors.js';
-import type { AllocationExtent, Export, ReadBuffer } from './export.js';
+import type { AllocationExtent, Export, ReadBuffer, WriteBuffer } from './export.js';
 import type { NegotiatedSession } from './export-terms.js';
 import {
   NBD_CMD_BLOCK_STATUS,
@@ -52,6 +53,7 @@ import {
 } from './protocol.js';
 import { ReplyWriter } from './reply-writer.js';
 import { RequestRules } from './request-validation.js';
+import type { Transport, TransportListener } from './transport.js';
 
 export interface TransmissionSettings {
   maxInflightRequests: number;
@@ -60,7 +62,7 @@ export interface TransmissionSettings {
   requestCap: number;
   /** Most descriptors in one BLOCK_STATUS reply. */
   maxDescriptors: number;
-  /** How long an ended socket may wait for the client to close before it is destroyed (ms). */
+  /** How long an ended transport may wait for the client to close before it is destroyed (ms). */
   endTimeoutMs: number;
   onError: (record: ErrorRecord) => void;
 }
@@ -78,6 +80,8 @@ class InflightRequest {
   /** Bytes this request holds against maxInflightBytes. */
   cost = 0;
   payload: Uint8Array | null = null;
+  /** The export's memory the payload is being assembled into (X4), if it offered some. */
+  writeBuffer: WriteBuffer | null = null;
   readonly onSuccess: (value: unknown) => void;
   readonly onFailure: (error: unknown) => void;
 
@@ -99,6 +103,8 @@ export class Transmission {
 
   // Parser state.
   private input: Buffer | null = null;
+  /** `input` is a borrowed chunk (T1): valid only while received() runs. */
+  private inputBorrowed = false;
   private inputOffset = 0;
   private backlog: Buffer[] = [];
   private readonly headerScratch = Buffer.allocUnsafe(REQUEST_HEADER_LENGTH);
@@ -110,28 +116,33 @@ export class Transmission {
 
   // Lifecycle.
   private blocked = false;
-  /** No more bytes are parsed (DISC, hard disconnect, socket gone, finishing). */
+  /** No more bytes are parsed (DISC, hard disconnect, transport gone, finishing). */
   private stopped = false;
   private draining = false;
   private shuttingDown = false;
   private finishing = false;
   private closed = false;
   private resolveDone: (() => void) | undefined;
-  private readonly onData = (chunk: Buffer): void => this.received(chunk);
+  private readonly listener: TransportListener = {
+    data: (chunk, borrowed) => this.received(chunk, borrowed),
+    end: () => this.stop(),
+    close: () => this.transportClosed(),
+  };
   private awaitingDrain = false;
+  private endTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly onDrain = (): void => {
     this.awaitingDrain = false;
     this.unblock();
   };
 
   constructor(
-    private readonly socket: Socket,
+    private readonly transport: Transport,
     session: NegotiatedSession,
     private readonly settings: TransmissionSettings,
   ) {
     this.target = session.export;
     this.rules = new RequestRules(session);
-    this.writer = new ReplyWriter(socket);
+    this.writer = new ReplyWriter(transport);
     this.structured = session.structuredReplies;
     this.contextId = session.allocationContextId ?? 0;
   }
@@ -141,16 +152,14 @@ export class Transmission {
     const done = new Promise<void>((resolve) => {
       this.resolveDone = resolve;
     });
-    const socket = this.socket;
-    socket.on('close', () => this.socketClosed());
-    socket.on('end', () => this.stop());
-    if (socket.destroyed) {
-      this.socketClosed();
+    const transport = this.transport;
+    if (transport.closed) {
+      this.transportClosed();
       return done;
     }
-    socket.on('data', this.onData);
-    if (leftover.length > 0) this.received(leftover);
-    if (socket.isPaused() && !this.blocked) socket.resume();
+    if (leftover.length > 0) this.received(leftover, false);
+    transport.listen(this.listener);
+    if (transport.paused && !this.blocked && !this.stopped) transport.resume();
     return done;
   }
 
@@ -161,15 +170,22 @@ export class Transmission {
     if (this.inflight === 0) this.finish();
   }
 
-  private received(chunk: Buffer): void {
+  private received(chunk: Buffer, borrowed: boolean): void {
     if (this.stopped) return;
     if (this.input !== null) {
-      this.backlog.push(chunk);
+      this.backlog.push(borrowed ? Buffer.from(chunk) : chunk);
       return;
     }
     this.input = chunk;
+    this.inputBorrowed = borrowed;
     this.inputOffset = 0;
     this.consume();
+    if (this.input === chunk && borrowed) {
+      // Blocked (X2) part-way through a borrowed chunk: keep a copy of the rest (T1).
+      this.input = Buffer.from(chunk.subarray(this.inputOffset));
+      this.inputBorrowed = false;
+      this.inputOffset = 0;
+    }
   }
 
   /** X1, X2: parses every complete request held, until the input runs out or a bound blocks. */
@@ -181,6 +197,7 @@ export class Transmission {
       const available = input.length - at;
       if (available === 0) {
         this.input = this.backlog.shift() ?? null;
+        this.inputBorrowed = false;
         this.inputOffset = 0;
         continue;
       }
@@ -247,29 +264,40 @@ export class Transmission {
       this.payloadSlot = slot;
       this.payloadFilled = 0;
       this.payloadBuffer = null;
+      slot.writeBuffer = this.offeredWriteBuffer(offset, length);
       return;
     }
     this.execute(slot);
   }
 
-  /** X4: takes the WRITE payload in place when this chunk holds all of it, else copies into one buffer. */
+  /** The export's memory for a payload (X6), or null; an export that throws here simply offers none. */
+  private offeredWriteBuffer(offset: number, length: number): WriteBuffer | null {
+    try {
+      return this.target.writeBuffer?.(offset, length) ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** X4: the WRITE payload into the export's buffer, or in place when this chunk holds it, else into one buffer. */
   private fillPayload(input: Buffer, at: number, available: number): void {
     const slot = this.payloadSlot as InflightRequest;
     const length = slot.length;
-    if (this.payloadBuffer === null && available >= length) {
-      slot.payload = input.subarray(at, at + length);
+    if (slot.writeBuffer === null && this.payloadBuffer === null && available >= length) {
+      const bytes = input.subarray(at, at + length);
+      slot.payload = this.inputBorrowed ? Buffer.from(bytes) : bytes;
       this.inputOffset = at + length;
       this.payloadSlot = null;
       this.execute(slot);
       return;
     }
-    if (this.payloadBuffer === null) this.payloadBuffer = Buffer.allocUnsafe(length);
+    const target = slot.writeBuffer?.bytes ?? (this.payloadBuffer ??= Buffer.allocUnsafe(length));
     const n = Math.min(length - this.payloadFilled, available);
-    input.copy(this.payloadBuffer, this.payloadFilled, at, at + n);
+    target.set(input.subarray(at, at + n), this.payloadFilled);
     this.payloadFilled += n;
     this.inputOffset = at + n;
     if (this.payloadFilled === length) {
-      slot.payload = this.payloadBuffer;
+      if (slot.writeBuffer === null) slot.payload = this.payloadBuffer;
       this.payloadBuffer = null;
       this.payloadSlot = null;
       this.execute(slot);
@@ -287,7 +315,7 @@ export class Transmission {
           pending = target.read(slot.offset, slot.length);
           break;
         case NBD_CMD_WRITE:
-          pending = target.write(slot.offset, slot.payload as Uint8Array, fua);
+          pending = slot.writeBuffer !== null ? slot.writeBuffer.commit(fua) : target.write(slot.offset, slot.payload as Uint8Array, fua);
           break;
         case NBD_CMD_FLUSH:
           pending = target.flush();
@@ -393,6 +421,7 @@ export class Transmission {
     this.inflight--;
     this.inflightBytes -= slot.cost;
     slot.payload = null;
+    slot.writeBuffer = null;
     if (this.free.length < this.settings.maxInflightRequests) this.free.push(slot);
     this.afterSettle();
   }
@@ -412,11 +441,11 @@ export class Transmission {
       this.writer.pendingBytes < this.settings.maxInflightBytes;
   }
 
-  /** X2: stop reading until a request settles or the socket drains. */
+  /** X2: stop reading until a request settles or the transport drains. */
   private block(): void {
     if (!this.blocked) {
       this.blocked = true;
-      this.socket.pause();
+      this.transport.pause();
     }
     this.awaitDrainIfOutputFull();
   }
@@ -429,14 +458,14 @@ export class Transmission {
     }
     this.blocked = false;
     this.consume();
-    if (!this.blocked && !this.stopped) this.socket.resume();
+    if (!this.blocked && !this.stopped) this.transport.resume();
   }
 
-  /** Unsent replies past the budget: only the socket draining (not a settling request) can free it. */
+  /** Unsent replies past the budget: only the transport draining (not a settling request) can free it. */
   private awaitDrainIfOutputFull(): void {
     if (this.awaitingDrain || this.writer.pendingBytes < this.settings.maxInflightBytes) return;
     this.awaitingDrain = true;
-    this.socket.once('drain', this.onDrain);
+    this.transport.onceDrained(this.onDrain);
   }
 
   /** X6: NBD_CMD_DISC. */
@@ -446,25 +475,22 @@ export class Transmission {
     if (this.inflight === 0) this.finish();
   }
 
-  /** No more bytes will be parsed. */
+  /** No more bytes will be parsed (bytes still delivered are ignored). */
   private stop(): void {
     this.stopped = true;
     this.input = null;
     this.backlog = [];
-    this.socket.off('data', this.onData);
   }
 
-  /** X6: replies flushed, then the socket ends; destroyed if the client does not close in time. */
+  /** X6: replies flushed, then the transport ends; destroyed if the client does not close in time. */
   private finish(): void {
     if (this.finishing || this.closed) return;
     this.finishing = true;
     this.stop();
     this.writer.flush();
-    const socket = this.socket;
-    socket.end();
-    const timer = setTimeout(() => socket.destroy(), this.settings.endTimeoutMs);
-    timer.unref();
-    socket.once('close', () => clearTimeout(timer));
+    this.transport.end();
+    this.endTimer = setTimeout(() => this.transport.destroy(), this.settings.endTimeoutMs);
+    this.endTimer.unref();
   }
 
   /** X5. */
@@ -472,18 +498,20 @@ export class Transmission {
     this.settings.onError(new VdmapError('VDM_NBD_PROTOCOL_VIOLATION', reason, { phase: 'transmission' }).toRecord());
     this.stop();
     this.writer.discard();
-    this.socket.destroy();
+    this.transport.destroy();
   }
 
-  private socketClosed(): void {
+  private transportClosed(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.endTimer !== undefined) clearTimeout(this.endTimer);
     this.stop();
     this.writer.discard();
     const slot = this.payloadSlot;
     if (slot !== null) {
       this.payloadSlot = null;
       this.payloadBuffer = null;
+      slot.writeBuffer?.abandon();
       this.recycle(slot);
     }
     this.resolveIfDone();

@@ -25,9 +25,9 @@ import { Encoder } from 'cbor-x';
 import { VdmapError } from '../errors/error.js';
 import { KnownStateBits } from '../table/document.js';
 import {
-  type DeltaMessage, type DeviceView, FaultKinds, type FaultMessage, type HelloMessage, type MessageOf,
-  type MessageType, MessageTypes, type ResponseMessage, type SetStateMessage, type TableChunkMessage,
-  type WelcomeMessage, WireLimits, type WireMessage,
+  type AttachmentMessage, type DeltaMessage, type DevicePathView, type DeviceView, FaultKinds, type FaultMessage,
+  type HelloMessage, type MessageOf, type MessageType, MessageTypes, type ResponseMessage, type SetStateMessage,
+  type TableChunkMessage, type WelcomeMessage, WireLimits, type WireMessage,
 } from './messages.js';
 import {
   boolean, bytes, column, errorRecord, fail, isPlainObject, list, literal, name, nameList, nullable, oneOf,
@@ -203,6 +203,22 @@ const drain = withType<'drain'>('drain', { requestId: uint32, disk: name, timeou
 const resume = withType<'resume'>('resume', { requestId: uint32, disk: name });
 const lease = withType<'lease'>('lease', { leaseMs: milliseconds });
 const errorMessage = withType<'error'>('error', { error: errorRecord });
+
+const devicePath: Parser<DevicePathView> = (value, field) => record<DevicePathView>(value, field, {
+  id: name, path: text(WireLimits.maxPathLength),
+});
+
+const attachment = withType<'attachment'>('attachment', {
+  disk: name, attached: boolean, size: safeUint, shared: boolean,
+  devices: list(devicePath, WireLimits.maxTableDevices),
+}, (message: AttachmentMessage) => {
+  const ids = message.devices.map((device) => device.id);
+  if (new Set(ids).size !== ids.length) fail('devices', 'names a device id twice');
+  if (message.attached && message.size === 0) fail('size', 'is 0 for an attached disk');
+  if (!message.attached && (message.size !== 0 || message.devices.length > 0 || message.shared)) {
+    fail('attached', 'is false but size, shared or devices are set');
+  }
+});
 const heartbeat = withType<'heartbeat'>('heartbeat', { sentAt: safeUint });
 const applied = withType<'applied'>('applied', { disk: name, epoch });
 
@@ -211,7 +227,7 @@ const fault = withType<'fault'>('fault', {
   operation: nullable(oneOf(['read', 'write'] as const)), error: errorRecord,
 }, (message: FaultMessage) => {
   if (message.kind === 'table-unreadable') return;
-  if (message.extent === null) fail('extent', `is null for a '${message.kind}' fault`);
+  if (message.extent === null && message.kind !== 'device-error') fail('extent', `is null for a '${message.kind}' fault`);
   if (message.operation === null) fail('operation', `is null for a '${message.kind}' fault`);
 });
 
@@ -239,7 +255,7 @@ const response: Parser<ResponseMessage> = (value, field) => {
 
 const messageParsers: { [T in MessageType]: Parser<MessageOf<T>> } = {
   challenge, hello, welcome, 'table-begin': tableBegin, 'table-chunk': tableChunk, 'table-end': tableEnd, delta,
-  'set-state': setState, drain, resume, lease, error: errorMessage, heartbeat, applied, fault, drained, request,
+  'set-state': setState, drain, resume, lease, attachment, error: errorMessage, heartbeat, applied, fault, drained, request,
   response,
 };
 

@@ -11,6 +11,9 @@
  *        no table or session data reaches an unauthenticated peer. The agent accepts that one plain error in
  *        place of welcome (channel.ts acceptPlainError).
  *   HS3. Each awaited message has a deadline (handshakeTimeoutMs): a silent peer cannot hold a connection.
+ *   HS4. A controller listener serves agents and admin clients alike: controllerOpening sends the challenge and
+ *        returns the first message, `hello` (continue with completeAgentHandshake) or `request` (an admin
+ *        client: it stays unsealed; the daemon decides whether the peer may make admin requests at all).
  *
  * Thread: main thread.
  * Errors leaving: VDM_AUTH_DENIED, VDM_WIRE_VERSION, VDM_WIRE_TIMEOUT, VDM_WIRE_CLOSED, VDM_WIRE_MALFORMED,
@@ -20,7 +23,7 @@ import { randomUUID } from 'node:crypto';
 import { VdmapError } from '../errors/error.js';
 import { acceptHello, type AgentIdentity, answerChallenge, createChallenge } from './auth.js';
 import type { WireChannel } from './channel.js';
-import type { DeviceView, MessageType, WelcomeMessage, WireMessage } from './messages.js';
+import type { ChallengeMessage, DeviceView, HelloMessage, MessageType, RequestMessage, WelcomeMessage, WireMessage } from './messages.js';
 import { PROTOCOL_VERSION } from './messages.js';
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -40,17 +43,36 @@ export interface AcceptedAgent {
 }
 
 const HELLO: ReadonlySet<MessageType> = new Set<MessageType>(['hello']);
+const HELLO_OR_REQUEST: ReadonlySet<MessageType> = new Set<MessageType>(['hello', 'request']);
 const CHALLENGE: ReadonlySet<MessageType> = new Set<MessageType>(['challenge', 'error']);
 const WELCOME: ReadonlySet<MessageType> = new Set<MessageType>(['welcome', 'error']);
 
 /** Controller side: challenge, check the hello, seal, welcome. The channel is closed on failure (HS2). */
 export async function controllerHandshake(channel: WireChannel, options: ControllerHandshakeOptions):
   Promise<AcceptedAgent | VdmapError> {
-  const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  const opening = await controllerOpening(channel, options.handshakeTimeoutMs, HELLO);
+  if (opening instanceof VdmapError) return opening;
+  return completeAgentHandshake(channel, opening.challenge, opening.first as HelloMessage, options);
+}
+
+export interface ControllerOpening {
+  challenge: ChallengeMessage;
+  first: HelloMessage | RequestMessage;
+}
+
+/** HS4: the challenge, then the peer's first message (`hello` or `request` unless `allowed` narrows it). */
+export async function controllerOpening(channel: WireChannel, handshakeTimeoutMs = DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  allowed: ReadonlySet<MessageType> = HELLO_OR_REQUEST): Promise<ControllerOpening | VdmapError> {
   const challenge = createChallenge();
   await channel.send(challenge);
-  const hello = await channel.receive({ allowed: HELLO, timeoutMs });
-  if (hello === null || hello.type !== 'hello') return endedError(channel, 'hello');
+  const first = await channel.receive({ allowed, timeoutMs: handshakeTimeoutMs });
+  if (first === null || (first.type !== 'hello' && first.type !== 'request')) return endedError(channel, 'hello');
+  return { challenge, first };
+}
+
+/** The rest of the controller side for a `hello`: check the proof, seal, welcome (HS1, HS2). */
+export async function completeAgentHandshake(channel: WireChannel, challenge: ChallengeMessage, hello: HelloMessage,
+  options: ControllerHandshakeOptions): Promise<AcceptedAgent | VdmapError> {
   const keys = acceptHello(challenge, hello, await options.lookupSecret(hello.agent));
   if (keys instanceof VdmapError) {
     await channel.close(keys);

@@ -11,10 +11,15 @@
  *      with it, so a peer of another version is told before anything else.
  *   2. agent -> `hello` (name, nonce, devices, proof of its credential over all of that; auth.ts).
  *      Frames 1 and 2 are plain; every later frame, both ways, is sealed by auth.ts (sequence number + MAC).
- *   3. controller -> `welcome` (session id, lease, heartbeat interval), then a full table of every attached
- *      disk (`table-begin`, `table-chunk`..., `table-end`), then `delta`s, `set-state`s, `drain`/`resume`,
- *      `lease` renewals and, from time to time, full tables again as a consistency backstop.
+ *   3. controller -> `welcome` (session id, lease, heartbeat interval), then for every attached disk an
+ *      `attachment` (size, sharing, where this host finds its devices) and a full table (`table-begin`,
+ *      `table-chunk`..., `table-end`), then `delta`s, `set-state`s, `drain`/`resume`, `attachment` changes
+ *      (another agent attached, the disk detached), one `lease` renewal per heartbeat and, from time to time,
+ *      full tables again as a consistency backstop.
  *   4. agent -> `heartbeat`s, `applied` acknowledgements, `fault`s and `drained` answers.
+ *   Leases: the controller answers every heartbeat with exactly one `lease`, in order, and sends no other; the
+ *   agent counts a lease from the moment it SENT the heartbeat it answers (welcome: from its hello), so its
+ *   lease always ends before the controller's record of it (sent + leaseMs) does.
  *   The CLI instead sends `request`s after the challenge and reads `response`s with the same id.
  *
  * Invariants:
@@ -151,6 +156,27 @@ export interface LeaseMessage {
   leaseMs: number;
 }
 
+/** Where one agent's host finds a device the disk maps into. */
+export interface DevicePathView {
+  id: string;
+  path: string;
+}
+
+/**
+ * The disk is attached to this agent (`attached` true: its size, whether other agents serve it too, and where
+ * this host finds the devices its tables use) or no longer (false: stop serving it, drop its table; size 0,
+ * devices empty). Sent before a disk's first table in a session and whenever any field changes.
+ */
+export interface AttachmentMessage {
+  type: 'attachment';
+  disk: string;
+  attached: boolean;
+  size: number;
+  /** Attached to more than one agent: the agent fences it when its lease lapses. */
+  shared: boolean;
+  devices: DevicePathView[];
+}
+
 export interface ErrorMessage {
   type: 'error';
   error: ErrorRecord;
@@ -181,11 +207,15 @@ export interface AppliedMessage {
   epoch: number;
 }
 
-export const FaultKinds = ['invalid', 'nowrite', 'device-error', 'table-unreadable'] as const;
+/** src/agent/faults.ts FaultKind plus 'table-unreadable' (a table or delta the agent could not apply). */
+export const FaultKinds = ['invalid', 'nowrite', 'unallocated', 'device-error', 'table-unreadable'] as const;
 export type FaultKind = (typeof FaultKinds)[number];
 export type IoOperation = 'read' | 'write';
 
-/** An I/O the agent could not serve. `extent` and `operation` are null only for kind 'table-unreadable'. */
+/**
+ * An I/O the agent could not serve. `extent` and `operation` are null for kind 'table-unreadable'; `extent` may
+ * also be null for 'device-error' (a failed piece is known by its device offset, not its virtual extent).
+ */
 export interface FaultMessage {
   type: 'fault';
   disk: string;
@@ -225,7 +255,7 @@ export type ResponseMessage =
 
 export type ControllerMessage =
   | ChallengeMessage | WelcomeMessage | TableBeginMessage | TableChunkMessage | TableEndMessage | DeltaMessage
-  | SetStateMessage | DrainMessage | ResumeMessage | LeaseMessage | ErrorMessage | ResponseMessage;
+  | SetStateMessage | DrainMessage | ResumeMessage | LeaseMessage | AttachmentMessage | ErrorMessage | ResponseMessage;
 export type AgentMessage =
   | HelloMessage | HeartbeatMessage | AppliedMessage | FaultMessage | DrainedMessage | ErrorMessage;
 export type AdminMessage = RequestMessage | ResponseMessage;
@@ -235,7 +265,7 @@ export type MessageOf<T extends MessageType> = Extract<WireMessage, { type: T }>
 
 export const ControllerMessageTypes: ReadonlySet<MessageType> = new Set<MessageType>([
   'challenge', 'welcome', 'table-begin', 'table-chunk', 'table-end', 'delta', 'set-state', 'drain', 'resume',
-  'lease', 'error', 'response',
+  'lease', 'attachment', 'error', 'response',
 ]);
 export const AgentMessageTypes: ReadonlySet<MessageType> = new Set<MessageType>([
   'hello', 'heartbeat', 'applied', 'fault', 'drained', 'error',

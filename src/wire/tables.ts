@@ -39,9 +39,12 @@ export function tableDigest(doc: Pick<TableDocument, 'device' | 'physicalExtent'
 
 export type TableTransferMessage = TableBeginMessage | TableChunkMessage | TableEndMessage;
 
-/** The messages that carry `doc` (T1); chunks are views of the document's columns, not copies. */
+/**
+ * The messages that carry `doc` (T1); chunks are views of the document's columns, not copies. `digest`, when
+ * given, must be tableDigest(doc) (a sender of one table to many peers computes it once).
+ */
 export function* tableMessages(doc: TableDocument, transferId: number,
-  chunkExtents: number = WireLimits.maxChunkExtents): Generator<TableTransferMessage> {
+  chunkExtents: number = WireLimits.maxChunkExtents, digest?: Uint8Array): Generator<TableTransferMessage> {
   const step = Math.max(1, Math.min(chunkExtents, WireLimits.maxChunkExtents));
   yield {
     type: 'table-begin', transferId, disk: doc.disk, epoch: doc.epoch, extentSize: doc.extentSize,
@@ -56,7 +59,7 @@ export function* tableMessages(doc: TableDocument, transferId: number,
       state: doc.state.subarray(first, end),
     };
   }
-  yield { type: 'table-end', transferId, digest: tableDigest(doc) };
+  yield { type: 'table-end', transferId, digest: digest ?? tableDigest(doc) };
 }
 
 /** Reassembles one transfer (T2-T5). Create it from the `table-begin`, feed it chunks, finish it with `table-end`. */

@@ -60,8 +60,11 @@ describe('Ring arguments', () => {
 
   const badDescriptors: Array<[string, (submissions: Float64Array, base: number) => void]> = [
     ['an unknown opcode', (s, b) => { s[b] = 99; }],
-    ['the reserved RECV opcode', (s, b) => { s[b] = Opcode.RECV; }],
     ['the reserved SEND opcode', (s, b) => { s[b] = Opcode.SEND; }],
+    ['RECV with flags', (s, b) => { s[b] = Opcode.RECV; s[b + 7] = 1; }],
+    ['RECV into an unregistered buffer', (s, b) => { s[b] = Opcode.RECV; s[b + 2] = 1; }],
+    ['POLL with no events', (s, b) => { s[b] = Opcode.POLL; s[b + 7] = 0; }],
+    ['POLL with an event it does not take', (s, b) => { s[b] = Opcode.POLL; s[b + 7] = 0x008; }],
     ['a negative fd', (s, b) => { s[b + 1] = -1; }],
     ['an unregistered buffer index', (s, b) => { s[b + 2] = 1; }],
     ['a region past the end of its buffer', (s, b) => { s[b + 3] = 3 * BLOCK + 1; }],

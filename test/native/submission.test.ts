@@ -12,6 +12,7 @@ import {
   Field,
   FsyncFlag,
   Opcode,
+  PollEvent,
   SUBMISSION_STRIDE,
   WriteFlag,
   completionResult,
@@ -34,6 +35,9 @@ describe('submission layout', () => {
           FALLOCATE_KEEP_SIZE: FallocateMode.KEEP_SIZE,
           FALLOCATE_PUNCH_HOLE: FallocateMode.PUNCH_HOLE,
           FALLOCATE_ZERO_RANGE: FallocateMode.ZERO_RANGE,
+          POLL_IN: PollEvent.IN,
+          POLL_PRIORITY: PollEvent.PRIORITY,
+          POLL_OUT: PollEvent.OUT,
         },
       },
     );

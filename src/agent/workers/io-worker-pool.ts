@@ -17,7 +17,9 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { type ErrorRecord, VdmapError } from '../../errors/error.js';
 import type { AgentDisk } from '../agent-disk.js';
+import { DefaultWaitMicroseconds } from '../io-engine.js';
 import type { Fault } from '../faults.js';
+import type { IoStatsSnapshot } from './io-stats.js';
 import type { FromWorker, ServeResult, ServeTask, ToWorker } from './messages.js';
 
 export interface IoWorkerPoolOptions {
@@ -25,13 +27,28 @@ export interface IoWorkerPoolOptions {
   ringEntries?: number;
   poolBytes?: number;
   holdTimeoutMs?: number;
-  /** IoEngine hybrid polling at queue depth 1, microseconds (default 0: off). */
+  /**
+   * IoEngine hybrid polling: at low device queue depth, spin this long before sleeping for a completion, backing off
+   * when spins keep ending empty (default DefaultWorkerPollMicroseconds; 0: never spin).
+   */
   pollMicroseconds?: number;
+  /**
+   * IoEngine busy mode: longest sleep inside io_uring_enter between event-loop rounds (default DefaultWaitMicroseconds
+   * when connections are carried by the ring, else 0: libuv must see the sockets).
+   */
+  waitMicroseconds?: number;
+  /** Carry NBD connections on each worker's ring (default true) rather than on a net.Socket. */
+  socketsOnRing?: boolean;
   onFault: (fault: Fault) => void;
   /** Told when a worker died and was replaced. */
   onRestart?: (slot: number, error: unknown) => void;
   onError?: (slot: number, error: ErrorRecord) => void;
+  /** A worker's batch of I/O counts (io-stats.ts). */
+  onIoStats?: (slot: number, stats: IoStatsSnapshot) => void;
 }
+
+/** Hybrid polling in I/O workers by default: covers a device completion or a client's turnaround at queue depth 1. */
+export const DefaultWorkerPollMicroseconds = 50;
 
 interface WorkerHandle {
   slot: number;
@@ -127,7 +144,9 @@ export class IoWorkerPool {
     const ready = new Promise<void>((resolve) => { markReady = resolve; });
     const task: ServeTask = {
       slot, port: port2, ringEntries: this.options.ringEntries ?? 256, poolBytes: this.options.poolBytes ?? 64 * 1024 * 1024,
-      pollMicroseconds: this.options.pollMicroseconds ?? 0,
+      pollMicroseconds: this.options.pollMicroseconds ?? DefaultWorkerPollMicroseconds,
+      waitMicroseconds: this.options.waitMicroseconds ?? (this.options.socketsOnRing === false ? 0 : DefaultWaitMicroseconds),
+      socketsOnRing: this.options.socketsOnRing ?? true,
     };
     port1.on('message', (message: FromWorker) => this.receive(slot, message, markReady));
     const serving = this.piscina.run(task, { transferList: [port2] as never })
@@ -164,6 +183,7 @@ export class IoWorkerPool {
     if (message.type === 'ready') markReady();
     else if (message.type === 'fault') this.options.onFault(message.fault);
     else if (message.type === 'error') this.options.onError?.(slot, message.error);
+    else if (message.type === 'io-stats') this.options.onIoStats?.(slot, message.stats);
     else if (message.type === 'connection-closed') {
       const handle = this.handles[slot - 1];
       if (handle) handle.connections = Math.max(0, handle.connections - 1);

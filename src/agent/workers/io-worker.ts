@@ -3,8 +3,10 @@
  * VirtualDisk, all reading the disks' shared tables with this thread's reader slot.
  *
  * Owns: this thread's engine and VirtualDisks. Runs as ONE long piscina task (`serve`) that lives until the
- * main thread says stop; control messages arrive on the task's MessagePort. NBD connections will be served on
- * this thread too, so a request never changes thread between the socket and the ring.
+ * main thread says stop; control messages arrive on the task's MessagePort. NBD connections handed over by the
+ * listener are served on this thread too, so a request never changes thread between the socket and the ring; by
+ * default the connection itself is carried by the ring (RingTransport: its receives and the disk I/O they cause
+ * share one ring and one wait), else by a net.Socket on this thread's event loop.
  *
  * Invariants:
  *   T1. Only this thread touches its engine and its VirtualDisks.
@@ -14,28 +16,37 @@
  */
 import { Socket } from 'node:net';
 import type { MessagePort } from 'node:worker_threads';
-import { serveConnection } from '../../nbd/connection.js';
+import { type ConnectionOptions, serveConnection, serveTransport } from '../../nbd/connection.js';
 import type { Export, ExportRegistry } from '../../nbd/export.js';
 import { toErrorRecord, VdmapError } from '../../errors/error.js';
 import { viewsOf } from '../../table/layout.js';
 import { IoEngine } from '../io-engine.js';
+import { IoStats } from './io-stats.js';
 import { VirtualDisk } from '../virtual-disk.js';
 import { WriteLocks } from '../write-locks.js';
 import type { FromWorker, ServeResult, ServeTask, ToWorker } from './messages.js';
+import { RingTransport } from './ring-transport.js';
 
 export default function serve(task: ServeTask): Promise<ServeResult> {
   const port = task.port;
-  const engine = new IoEngine({ ringEntries: task.ringEntries, poolBytes: task.poolBytes, pollMicroseconds: task.pollMicroseconds });
+  const engine = new IoEngine({
+    ringEntries: task.ringEntries, poolBytes: task.poolBytes, pollMicroseconds: task.pollMicroseconds, waitMicroseconds: task.waitMicroseconds,
+  });
   const disks = new Map<string, VirtualDisk>();
   const controlRequests = new Set<Promise<void>>();
   const connections = new Set<Promise<void>>();
   const shutdown = new AbortController();
+  const stats = new IoStats(); // batched I/O counts for the agent's metrics (io-stats.ts)
+  const measured = new WeakMap<VirtualDisk, Export>();
+  const measure = (disk: VirtualDisk): Export => measured.get(disk) ?? measured.set(disk, stats.measure(disk)).get(disk)!;
   const registry: ExportRegistry = {
-    list: (): Export[] => [...disks.values()],
-    get: (name: string) => disks.get(name),
+    list: (): Export[] => [...disks.values()].map(measure),
+    get: (name: string) => { const disk = disks.get(name); return disk && measure(disk); },
     defaultName: () => (disks.has('vd0') ? 'vd0' : disks.keys().next().value),
   };
   const post = (message: FromWorker) => port.postMessage(message);
+  const postStats = () => { const batch = stats.take(); if (batch) post({ type: 'io-stats', stats: batch }); };
+  const statsTimer = setInterval(postStats, 1000);
 
   return new Promise((resolve) => {
     const stop = async () => {
@@ -44,6 +55,8 @@ export default function serve(task: ServeTask): Promise<ServeResult> {
       for (const disk of disks.values()) disk.close();
       await Promise.allSettled(controlRequests); // their answers (VDM_IO_CLOSED for held ones) go out first
       engine.close();
+      clearInterval(statsTimer);
+      postStats();
       port.close();
       resolve({ slot: task.slot, disks: disks.size });
     };
@@ -75,16 +88,24 @@ export default function serve(task: ServeTask): Promise<ServeResult> {
 
   /** Serves one NBD client on this thread: its requests meet this thread's ring with no further hop. */
   function serveClient(fd: number): void {
-    const socket = new Socket({ fd, readable: true, writable: true });
-    socket.setNoDelay(true);
-    const served = serveConnection(socket, registry, {
-      signal: shutdown.signal,
-      onError: (error) => post({ type: 'error', error }),
-    }).finally(() => {
-      connections.delete(served);
-      post({ type: 'connection-closed' });
-    });
+    const options: ConnectionOptions = { signal: shutdown.signal, onError: (error) => post({ type: 'error', error }) };
+    const served = (task.socketsOnRing ? serveOnRing(fd, options) : serveConnection(new Socket({ fd, readable: true, writable: true }), registry, options))
+      .finally(() => {
+        connections.delete(served);
+        post({ type: 'connection-closed' });
+      });
     connections.add(served);
+  }
+
+  async function serveOnRing(fd: number, options: ConnectionOptions): Promise<void> {
+    let transport: RingTransport;
+    try {
+      transport = await RingTransport.open(fd, engine);
+    } catch (error) {
+      post({ type: 'error', error: toErrorRecord(error) });
+      return;
+    }
+    await serveTransport(transport, registry, options);
   }
 
   function detach(name: string): void {

@@ -6,6 +6,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { ErrorRecord } from '../../errors/error.js';
 import type { DiskShare } from '../agent-disk.js';
 import type { Fault } from '../faults.js';
+import type { IoStatsSnapshot } from './io-stats.js';
 
 export type ToWorker =
   | { type: 'attach'; share: DiskShare; holdTimeoutMs?: number }
@@ -21,7 +22,9 @@ export type FromWorker =
   | { type: 'fault'; fault: Fault }
   | { type: 'io-done'; id: number; data?: Uint8Array; error?: ErrorRecord }
   | { type: 'error'; error: ErrorRecord }
-  | { type: 'connection-closed' };
+  | { type: 'connection-closed' }
+  /** I/O counts since the last batch (io-stats.ts), about once a second while there is I/O. */
+  | { type: 'io-stats'; stats: IoStatsSnapshot };
 
 /** The long-running task piscina runs once per I/O worker. */
 export interface ServeTask {
@@ -29,8 +32,12 @@ export interface ServeTask {
   port: MessagePort;
   ringEntries: number;
   poolBytes: number;
-  /** IoEngine hybrid polling at queue depth 1 (microseconds; 0 = off). */
+  /** IoEngine hybrid polling: spin before sleeping in a busy step (microseconds; 0 = off). */
   pollMicroseconds: number;
+  /** IoEngine busy steps: longest sleep in io_uring_enter (microseconds; 0 = only the eventfd). */
+  waitMicroseconds: number;
+  /** Carry NBD connections on the ring (RingTransport) rather than on a net.Socket. */
+  socketsOnRing: boolean;
 }
 
 export interface ServeResult {

@@ -1,0 +1,135 @@
+/**
+ * npm run bench:nbd [-- --device PATH] [--runtime SECONDS] [--rounds N] [--threads N] [--jobs a,b] [--json]
+ *
+ * vdmap's NBD export against qemu-nbd and nbdkit serving the same device, with fio's io_uring engine on the
+ * device itself as the ceiling, in ONE run, job by job (the four StandardJobs), with ratios.
+ *
+ *   raw       fio --ioengine=io_uring --direct=1 --filename=DEVICE
+ *   qemu-nbd  qemu-nbd -f raw --cache=none --aio=io_uring -e 8 -t DEVICE          (fio --ioengine=nbd)
+ *   nbdkit    nbdkit -f -U SOCKET file DEVICE cache=none                             (fio --ioengine=nbd)
+ *   vdmap     the agent (bench/support/nbd-agent.ts: main thread + I/O workers, shuffled 1 MiB-extent table)
+ *
+ * Every server runs for the whole benchmark; each job is run against each system in turn (the order rotates
+ * every round, so drift on a shared machine does not always favour the same side). With --rounds N each cell is
+ * the round with the median IOPS. Besides IOPS, MB/s and completion latency percentiles, each server's CPU time
+ * (all its threads, from /proc) per I/O is reported: a fairer figure than IOPS when the machine is busy.
+ * Without --device it makes a 1 GiB tmpfs-backed loop device (root). fio reads/writes the first 512 MiB.
+ * A benchmark, not a test: nothing asserts. Needs fio, qemu-nbd, nbdkit (apt-get install -y fio qemu-utils nbdkit).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type JobResult, type JobSpec, requireTool, runFio, StandardJobs } from './support/fio.js';
+import { machineFacts } from './support/machine.js';
+import { startAgent } from './support/nbd-agent.js';
+import { processCpuSeconds, startNbdkit, startQemuNbd } from './support/nbd-peers.js';
+import { scratchDevice } from './support/scratch-device.js';
+
+const { values } = parseArgs({
+  options: {
+    device: { type: 'string' },
+    runtime: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '1' },
+    threads: { type: 'string', default: '2' },
+    jobs: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const runtimeSeconds = Number(values.runtime);
+const rounds = Math.max(1, Number(values.rounds));
+const region = 512 * 1024 * 1024;
+let rowsPrinted = 0;
+
+type SystemName = 'vdmap' | 'qemu-nbd' | 'nbdkit' | 'raw';
+const Systems: SystemName[] = ['raw', 'qemu-nbd', 'nbdkit', 'vdmap'];
+
+/** One system as fio sees it: the fio target arguments and, for servers, the process whose CPU is counted. */
+interface Target {
+  fioArguments: string[];
+  pid?: number;
+}
+
+interface Cell extends JobResult {
+  /** Server CPU time (every thread of its process) per I/O, microseconds; absent for raw. */
+  cpu_us_per_io?: number;
+}
+
+function measure(job: JobSpec, target: Target): Cell {
+  const cpuBefore = target.pid === undefined ? 0 : processCpuSeconds(target.pid);
+  const result: Cell = runFio(job, target.fioArguments, runtimeSeconds, region);
+  if (target.pid !== undefined) {
+    const ios = result.iops * runtimeSeconds;
+    result.cpu_us_per_io = ios > 0 ? ((processCpuSeconds(target.pid) - cpuBefore) * 1e6) / ios : 0;
+  }
+  return result;
+}
+
+function median(cells: Cell[]): Cell {
+  const sorted = [...cells].sort((a, b) => a.iops - b.iops);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+async function main(): Promise<void> {
+  requireTool('fio', 'apt-get install -y fio');
+  requireTool('qemu-nbd', 'apt-get install -y qemu-utils');
+  requireTool('nbdkit', 'apt-get install -y nbdkit');
+  const jobs = values.jobs ? StandardJobs.filter((job) => values.jobs!.split(',').includes(job.name)) : StandardJobs;
+  const device = scratchDevice(values.device);
+  const directory = mkdtempSync(join(tmpdir(), 'vdmap-nbd-bench-'));
+  const stoppers: Array<() => Promise<void>> = [];
+  const results: Array<{ job: string } & Record<SystemName, Cell>> = [];
+  try {
+    const qemu = await startQemuNbd(device.path, join(directory, 'qemu-nbd.sock'));
+    stoppers.push(() => qemu.stop());
+    const nbdkit = await startNbdkit(device.path, join(directory, 'nbdkit.sock'));
+    stoppers.push(() => nbdkit.stop());
+    const agent = await startAgent({ device: device.path, deviceSize: device.size, socketPath: join(directory, 'vdmap.sock'), threads: Number(values.threads) });
+    stoppers.push(() => agent.stop());
+    const targets: Record<SystemName, Target> = {
+      raw: { fioArguments: [`--filename=${device.path}`, '--ioengine=io_uring', '--direct=1'] },
+      'qemu-nbd': { fioArguments: ['--ioengine=nbd', `--uri=${qemu.uri}`], pid: qemu.pid },
+      nbdkit: { fioArguments: ['--ioengine=nbd', `--uri=${nbdkit.uri}`], pid: nbdkit.pid },
+      vdmap: { fioArguments: ['--ioengine=nbd', `--uri=${agent.uri}`], pid: agent.pid },
+    };
+    for (const job of jobs) {
+      const cells = new Map<SystemName, Cell[]>(Systems.map((system) => [system, []]));
+      for (let round = 0; round < rounds; round++) {
+        for (let i = 0; i < Systems.length; i++) {
+          const system = Systems[(i + round) % Systems.length];
+          cells.get(system)!.push(measure(job, targets[system]));
+        }
+      }
+      const row = { job: job.name } as { job: string } & Record<SystemName, Cell>;
+      for (const system of ['vdmap', 'qemu-nbd', 'nbdkit', 'raw'] as const) row[system] = median(cells.get(system)!);
+      results.push(row);
+      if (!values.json) printRow(row);
+    }
+  } finally {
+    for (const stop of stoppers.reverse()) await stop().catch(() => undefined);
+    rmSync(directory, { recursive: true, force: true });
+    device.dispose();
+  }
+  const machine = { ...machineFacts(device.path), runtimeSeconds, rounds, threads: Number(values.threads), region };
+  if (values.json) {
+    console.log(JSON.stringify({ machine, jobs: results }, null, 1));
+    return;
+  }
+  console.log(`\n${JSON.stringify(machine)}`);
+  console.log(`ratios are vdmap IOPS / peer IOPS; cpu = server CPU time per I/O (all threads); ${runtimeSeconds}s per cell, ${rounds} round(s), median shown.`);
+}
+
+function printRow(row: { job: string } & Record<SystemName, Cell>): void {
+  const cell = (r: Cell) => `${(r.iops / 1000).toFixed(1).padStart(6)}K ${r.mbps.toFixed(0).padStart(5)}MB/s p50 ${r.p50_us.toFixed(0).padStart(5)} p99 ${r.p99_us.toFixed(0).padStart(6)}` +
+    (r.cpu_us_per_io === undefined ? ' '.repeat(10) : ` cpu ${r.cpu_us_per_io.toFixed(1).padStart(5)}`);
+  if (rowsPrinted++ === 0) {
+    console.log(`${'job'.padEnd(18)} ${'system'.padEnd(9)} ${'IOPS, MB/s, latency us, cpu us/IO'.padEnd(58)} vs qemu-nbd  vs nbdkit  vs raw`);
+  }
+  for (const system of ['vdmap', 'qemu-nbd', 'nbdkit', 'raw'] as const) {
+    const ratios = system === 'vdmap'
+      ? `${(row.vdmap.iops / row['qemu-nbd'].iops).toFixed(2).padStart(10)}  ${(row.vdmap.iops / row.nbdkit.iops).toFixed(2).padStart(8)}  ${(row.vdmap.iops / row.raw.iops).toFixed(2).padStart(6)}`
+      : '';
+    console.log(`${(system === 'vdmap' ? row.job : '').padEnd(18)} ${system.padEnd(9)} ${cell(row[system])}  ${ratios}`);
+  }
+}
+await main();

@@ -1,0 +1,114 @@
+/**
+ * The vdmap side of the NBD benchmark: an agent serving one device as export `vd0` over a Unix socket, the way
+ * the agent runs in production (main thread accepts, I/O workers own the connections and their rings).
+ *
+ * Owns: the agent started for a benchmark, in a child process of its own, so it is measured like its peers
+ * (qemu-nbd, nbdkit are processes too) and so fio, run synchronously by the benchmark, never blocks the agent's
+ * accept loop. The child is this same file run with `node nbd-agent.js DEVICE SOCKET THREADS`; it says
+ * `{"ready": ...}` on its IPC channel and stops on SIGTERM.
+ * Does not know: fio or the peers (nbd-bench.ts).
+ *
+ * Invariants:
+ *   A1. The table maps the whole device in shuffled 1 MiB extent order (like bench/datapath-bench.ts): every
+ *       request goes through the mapping, none is a pass-through.
+ *   A2. stop() resolves only after the child exited; the socket path is removed.
+ * Thread: the benchmark's main thread (parent); the child runs an agent (main thread + I/O workers).
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export interface AgentOptions {
+  device: string;
+  deviceSize: number;
+  socketPath: string;
+  /** I/O worker threads (default 2). */
+  threads?: number;
+  /** Extra environment for the child (e.g. tuning knobs under test). */
+  env?: Record<string, string>;
+}
+
+export interface RunningAgent {
+  readonly pid: number;
+  readonly uri: string;
+  stop(): Promise<void>;
+}
+
+const ExtentSize = 1024 * 1024;
+
+/** Starts the agent in a child process and resolves once it listens. */
+export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  const child = fork(fileURLToPath(import.meta.url), [options.device, String(options.deviceSize), options.socketPath, String(options.threads ?? 2)], {
+    env: { ...process.env, ...options.env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`the vdmap agent exited with code ${code} before listening`)));
+    child.once('error', reject);
+  });
+  return {
+    pid: child.pid ?? -1,
+    uri: `nbd+unix:///vd0?socket=${options.socketPath}`,
+    stop: () => stopChild(child, options.socketPath),
+  };
+}
+
+async function stopChild(child: ChildProcess, socketPath: string): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  rmSync(socketPath, { force: true });
+}
+
+/** The child: serves `device` until SIGTERM. */
+async function serveInChild(device: string, deviceSize: number, socketPath: string, threads: number): Promise<void> {
+  const { AgentDisk } = await import('../../src/agent/agent-disk.js');
+  const { IoWorkerPool } = await import('../../src/agent/workers/io-worker-pool.js');
+  const { NbdListener } = await import('../../src/agent/nbd-listener.js');
+  const { emptyDocument } = await import('../../src/table/document.js');
+  const extentCount = Math.floor(deviceSize / ExtentSize);
+  const disk = new AgentDisk({ name: 'vd0', size: extentCount * ExtentSize, extentCapacity: extentCount, readerSlots: threads + 1 });
+  disk.attachDevice('d0', device);
+  const document = emptyDocument('vd0', 1, ExtentSize, extentCount);
+  document.devices = ['d0'];
+  const order = shuffledExtents(extentCount);
+  for (let i = 0; i < extentCount; i++) {
+    document.device[i] = 0;
+    document.physicalExtent[i] = order[i];
+    document.state[i] = 0;
+  }
+  await disk.applyDocument(document);
+  const pool = new IoWorkerPool({ threads, onFault: (fault) => console.error('vdmap agent fault', fault) });
+  await pool.start();
+  pool.attach(disk);
+  const listener = new NbdListener(pool, { tcp: false, unixPath: socketPath });
+  const endpoints = await listener.listen();
+  process.once('SIGTERM', () => {
+    void (async () => {
+      await listener.close();
+      await pool.close();
+      disk.close();
+      process.exit(0);
+    })();
+  });
+  process.send?.({ ready: endpoints });
+}
+
+/** A fixed permutation (A1): deterministic, so runs are comparable. */
+function shuffledExtents(count: number): number[] {
+  const order = Array.from({ length: count }, (_, i) => i);
+  for (let i = count - 1; i > 0; i--) {
+    const j = (i * 7919) % (i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [device, size, socketPath, threads] = process.argv.slice(2);
+  await serveInChild(device, Number(size), socketPath, Number(threads));
+}
