@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, Option } from 'clipanion';
+import { VdmapError } from '../../../errors/error.js';
+import { ReportingCommand } from '../../admin-command.js';
+import { controllerAddress, DefaultDataDir, parseHostPort } from '../../address.js';
+import { untilSignalled } from '../../daemon.js';
+import type { Reporter } from '../../reporter.js';
+
+export class AgentCommand extends ReportingCommand {
+  static override paths = [['agent']];
+  static override usage = Command.Usage({
+    category: 'Daemons',
+    description: 'Run an agent in the foreground: hold this host\'s tables, serve its disks over NBD',
+    details: 'The agent authenticates with the credential from `vdmap agent enroll NAME --token-file FILE`, applies every table the controller pushes through the epoch flip, and exports each attached disk over NBD under its name. Ctrl-C stops it cleanly.',
+    examples: [['Run agent host1', 'vdmap agent --controller 10.0.0.5:10810 --name host1 --token-file /etc/vdmap/host1.token --data /var/lib/vdmap-agent']],
+  });
+  controller = Option.String('--controller', { description: 'Controller HOST:PORT or socket path (default: $VDMAP_CONTROLLER, else ./vdmap-data/controller.sock)' });
+  name = Option.String('--name', { required: true, description: 'The name the agent was enrolled under' });
+  tokenFile = Option.String('--token-file', { required: true, description: 'File holding the credential' });
+  data = Option.String('--data', DefaultDataDir, { description: 'Directory for the admin socket (default ./vdmap-data)' });
+  nbd = Option.String('--nbd', '127.0.0.1:10809', { description: 'NBD TCP endpoint HOST:PORT' });
+  socket = Option.String('--socket', { description: 'NBD Unix socket (default DATA/nbd.sock)' });
+  workers = Option.String('--workers', { description: 'I/O worker threads (default 2)' });
+  metrics = Option.String('--metrics', { description: 'Serve Prometheus metrics on HOST:PORT' });
+
+  protected async run(reporter: Reporter): Promise<number> {
+    let credential: string;
+    try {
+      credential = readFileSync(this.tokenFile, 'utf8').trim();
+    } catch (error) {
+      throw new VdmapError('VDM_CLI_INPUT', `cannot read the token file ${this.tokenFile}: ${(error as Error).message}`);
+    }
+    const { startAgent } = await import('../../../agent/agent.js'); // loaded only to run it: keeps other commands fast
+    const agent = await startAgent({
+      controller: controllerAddress(this.controller), name: this.name, credential, dataDir: this.data,
+      nbd: { tcp: parseHostPort(this.nbd, '--nbd'), unixPath: this.socket ?? join(this.data, 'nbd.sock') },
+      ...(this.workers ? { workers: Number(this.workers) } : {}),
+      ...(this.metrics ? { metrics: parseHostPort(this.metrics, '--metrics') } : {}),
+    });
+    reporter.result(agent.addresses, (a) => `agent ${this.name} running: ${JSON.stringify(a)}`);
+    return untilSignalled(() => agent.close(), (line) => this.context.stderr.write(`${line}\n`));
+  }
+}

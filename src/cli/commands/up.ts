@@ -1,0 +1,166 @@
+/**
+ * `vdmap up` (also `npm start`): the whole system on one machine in the foreground, from nothing but the install.
+ *
+ * Steps, each idempotent so that starting again reuses the same data:
+ *   1. start an embedded controller with its store under --data (default ./vdmap-data);
+ *   2. enroll the local agent once (its credential is kept in DATA/agent.token, mode 0600);
+ *   3. register the devices given with --device (repeatable), or create a sparse file-backed one
+ *      (DATA/devices/dev0.img) the first time;
+ *   4. create the disk vd0 if no disk exists yet, and attach every disk to the local agent;
+ *   5. start the agent (I/O workers, NBD on --nbd and --socket) and wait until it applied every table;
+ *   6. print the NBD URIs and commands to try; on SIGINT/SIGTERM stop the agent (flushing every device) and
+ *      then the controller.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync, openSync, ftruncateSync, closeSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { Command, Option } from 'clipanion';
+import type { AdminClient } from '../../controller/admin-client.js';
+import { connectAdmin } from '../../controller/admin-client.js';
+import { VdmapError } from '../../errors/error.js';
+import { closeDevice, openDevice } from '../../native/index.js';
+import { ReportingCommand } from '../admin-command.js';
+import { DefaultControllerPort, DefaultDataDir, parseHostPort } from '../address.js';
+import { untilSignalled } from '../daemon.js';
+import type { Reporter } from '../reporter.js';
+import { formatSize, parseSize } from '../sizes.js';
+
+const AgentName = 'local';
+const DefaultDisk = 'vd0';
+
+export class UpCommand extends ReportingCommand {
+  static override paths = [['up']];
+  static override usage = Command.Usage({
+    category: 'Daemons',
+    description: 'Run a controller and one agent on this machine and serve vd0 over NBD (the quick start)',
+    details: 'With no --device it creates a sparse 4 GiB file-backed device in DATA/devices. Starting again reuses the data. Ctrl-C flushes and stops.',
+    examples: [['Start with defaults', 'vdmap up'], ['Serve a real device on another port', 'vdmap up --device /dev/nvme1n1 --nbd 0.0.0.0:10809']],
+  });
+  data = Option.String('--data', DefaultDataDir, { description: 'Data directory (default ./vdmap-data)' });
+  devices = Option.Array('--device', { description: 'Block device or file to use (repeatable)' });
+  nbd = Option.String('--nbd', '127.0.0.1:10809', { description: 'NBD TCP endpoint HOST:PORT (default 127.0.0.1:10809)' });
+  socket = Option.String('--socket', { description: 'NBD Unix socket (default DATA/nbd.sock)' });
+  listen = Option.String('--listen', `127.0.0.1:${DefaultControllerPort}`, { description: 'Controller TCP endpoint (default 127.0.0.1:10810)' });
+  size = Option.String('--size', '1G', { description: 'Size of vd0 when it is created (default 1G)' });
+  workers = Option.String('--workers', { description: 'I/O worker threads (default: one per core)' });
+
+  protected async run(reporter: Reporter): Promise<number> {
+    const dataDir = resolve(this.data);
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const log = (line: string) => this.context.stderr.write(`${line}\n`);
+    // The daemons are loaded only when run, so that every other command starts fast.
+    const [{ startController }, { startAgent }] = await Promise.all([import('../../controller/controller.js'), import('../../agent/agent.js')]);
+    const controller = await startController({ dataDir, listen: parseHostPort(this.listen, '--listen'), socketPath: join(dataDir, 'controller.sock') });
+    let agent: { close(): Promise<void> } | undefined;
+    try {
+      const controllerSocket = join(dataDir, 'controller.sock');
+      const admin = await connectAdmin(controllerSocket);
+      let credential: string;
+      try {
+        credential = await enrollOnce(admin, dataDir);
+        await registerDevices(admin, this.devices ?? [defaultDevice(dataDir)]);
+        await ensureDisk(admin, parseSize(this.size));
+      } finally {
+        await admin.close();
+      }
+      const nbdSocket = this.socket ?? join(dataDir, 'nbd.sock');
+      agent = await startAgent({
+        controller: controllerSocket, name: AgentName, credential, dataDir,
+        nbd: { tcp: parseHostPort(this.nbd, '--nbd'), unixPath: nbdSocket },
+        ...(this.workers ? { workers: Number(this.workers) } : {}),
+      });
+      const disks = await waitConverged(controllerSocket);
+      reporter.result({ controller: controller.addresses, nbd: { tcp: this.nbd, unix: nbdSocket }, disks }, () => banner(this.nbd, nbdSocket, disks));
+    } catch (error) {
+      await agent?.close();
+      await controller.close();
+      throw error;
+    }
+    const running = agent;
+    return untilSignalled(async () => {
+      await running.close();
+      await controller.close();
+    }, log);
+  }
+}
+
+async function enrollOnce(admin: AdminClient, dataDir: string): Promise<string> {
+  const tokenFile = join(dataDir, 'agent.token');
+  const agents = await admin.call('agent.list', {});
+  if (existsSync(tokenFile) && agents.some((a) => a.name === AgentName)) return readFileSync(tokenFile, 'utf8').trim();
+  const { credential } = await admin.call('agent.enroll', { name: AgentName });
+  writeFileSync(tokenFile, `${credential}\n`, { mode: 0o600 });
+  return credential;
+}
+
+function defaultDevice(dataDir: string): string {
+  const path = join(dataDir, 'devices', 'dev0.img');
+  if (!existsSync(path)) {
+    mkdirSync(join(dataDir, 'devices'), { recursive: true });
+    const fd = openSync(path, 'w', 0o600);
+    ftruncateSync(fd, 4 * 2 ** 30);
+    closeSync(fd);
+  }
+  return path;
+}
+
+async function registerDevices(admin: AdminClient, paths: string[]): Promise<void> {
+  const known = await admin.call('device.list', {});
+  for (const [index, given] of paths.entries()) {
+    const path = resolve(given);
+    if (known.some((device) => device.paths.some((p) => p.path === path))) continue;
+    const info = openDevice(path, { readOnly: false });
+    closeDevice(info.fd);
+    const id = paths.length === 1 && basename(path) === 'dev0.img' ? 'dev0' : `dev${known.length + index}`;
+    await admin.call('device.add', { id, size: info.size, logicalBlockSize: info.logicalBlockSize, paths: [{ agent: AgentName, path }] });
+  }
+}
+
+async function ensureDisk(admin: AdminClient, size: number): Promise<void> {
+  let disks = await admin.call('disk.list', {});
+  if (disks.length === 0) {
+    await admin.call('disk.create', { name: DefaultDisk, size });
+    disks = await admin.call('disk.list', {});
+  }
+  for (const disk of disks) if (!disk.agents.includes(AgentName)) await admin.call('disk.attach', { disk: disk.name, agent: AgentName });
+}
+
+/** Waits until the local agent applied every disk's latest epoch (10 s at most). */
+async function waitConverged(controllerSocket: string): Promise<Array<{ name: string; size: number; epoch: number }>> {
+  const admin = await connectAdmin(controllerSocket);
+  try {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const disks = await admin.call('disk.list', {});
+      const views = await Promise.all(disks.map((disk) => admin.call('epoch.show', { disk: disk.name })));
+      if (views.every((view) => view.agents.some((a) => a.agent === AgentName && a.lag === 0))) {
+        return disks.map((disk) => ({ name: disk.name, size: disk.size, epoch: disk.epoch }));
+      }
+      if (Date.now() > deadline) throw new VdmapError('VDM_CLI_UNREACHABLE', 'the local agent did not apply its tables within 10 s: see the log above');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    await admin.close();
+  }
+}
+
+function banner(nbd: string, socket: string, disks: Array<{ name: string; size: number; epoch: number }>): string {
+  const disk = disks[0]?.name ?? DefaultDisk;
+  const tcp = `nbd://${nbd}/${disk}`;
+  const unix = `nbd+unix:///${disk}?socket=${socket}`;
+  return [
+    `vdmap is up: ${disks.map((d) => `${d.name} (${formatSize(d.size)}, epoch ${d.epoch})`).join(', ')}`,
+    `  NBD: ${tcp}`,
+    `       ${unix}`,
+    '',
+    'Try:',
+    `  qemu-img info ${tcp}`,
+    `  nbdinfo --map '${unix}'`,
+    `  fio --name=try --ioengine=nbd --uri='${unix}' --rw=randread --bs=4k --iodepth=32 --runtime=10 --time_based`,
+    `  ./vdmap disk ls`,
+    `  ./vdmap epoch ${disk}`,
+    `  ./vdmap table show ${disk}`,
+    `  ./vdmap agent inspect ${AgentName}`,
+    '',
+    'Ctrl-C flushes and stops.',
+  ].join('\n');
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+/**
+ * `vdmap`: the operator's command line. Commands live in src/cli/commands/<noun>/<verb>.ts; each prints through
+ * one Reporter (human text, or --json) and exits with the catalogue's exit code for its outcome.
+ *
+ * Exit codes (stable; see src/errors/catalogue.ts ExitCode): 0 ok, 1 internal error (a bug), 2 usage, 3 not
+ * found, 4 conflict, 5 invalid input, 6 unavailable, 7 I/O error, 8 denied, 9 timeout.
+ */
+import { Builtins, Cli } from 'clipanion';
+import { ExitCode } from '../errors/catalogue.js';
+import { AgentEnrollCommand } from './commands/agent/enroll.js';
+import { AgentInspectCommand } from './commands/agent/inspect.js';
+import { AgentListCommand } from './commands/agent/ls.js';
+import { DeviceAddCommand } from './commands/device/add.js';
+import { DeviceListCommand } from './commands/device/ls.js';
+import { DeviceRemoveCommand } from './commands/device/rm.js';
+import { DiskAttachCommand, DiskDetachCommand } from './commands/disk/attach.js';
+import { DiskCreateCommand } from './commands/disk/create.js';
+import { DiskListCommand } from './commands/disk/ls.js';
+import { DiskRemoveCommand } from './commands/disk/rm.js';
+import { EpochCommand } from './commands/epoch/show.js';
+import { ControllerCommand } from './commands/controller/run.js';
+import { AgentCommand } from './commands/agent/run.js';
+import { UpCommand } from './commands/up.js';
+import { TableDiffCommand } from './commands/table/diff.js';
+import { TablePushCommand } from './commands/table/push.js';
+import { TableShowCommand } from './commands/table/show.js';
+
+export function buildCli(): Cli {
+  const cli = new Cli({ binaryLabel: 'vdmap: table-driven block storage virtualization', binaryName: 'vdmap', binaryVersion: '0.1.0' });
+  for (const command of [
+    DeviceAddCommand, DeviceListCommand, DeviceRemoveCommand,
+    DiskCreateCommand, DiskListCommand, DiskRemoveCommand, DiskAttachCommand, DiskDetachCommand,
+    TableShowCommand, TablePushCommand, TableDiffCommand, EpochCommand,
+    AgentEnrollCommand, AgentListCommand, AgentInspectCommand, ControllerCommand, AgentCommand, UpCommand,
+    Builtins.HelpCommand, Builtins.VersionCommand,
+  ]) cli.register(command);
+  return cli;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const cli = buildCli();
+  let command;
+  try {
+    command = cli.process(argv);
+  } catch (error) {
+    process.stderr.write(cli.error(error));
+    return ExitCode.Usage;
+  }
+  return cli.run(argv);
+  void command;
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,94 @@
+/**
+ * The `vdmap` commands against a real controller process: human and --json output, exit codes scripts rely on,
+ * and refusals that name what is wrong. Oracles: command output parsed back, exit codes, file modes.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cleanupDevices, sparseFile, tempDir } from '../support/devices.js';
+import { type Daemon, killAll, startDaemon, vdmap } from '../support/processes.js';
+
+describe('vdmap commands', () => {
+  let cwd: string;
+  let controller: Daemon;
+  const run = (...args: string[]) => vdmap(args, { cwd });
+
+  before(async () => {
+    cwd = tempDir();
+    controller = await startDaemon(['controller', '--listen', '127.0.0.1:0'], /controller listening/, { cwd });
+  });
+
+  after(async () => {
+    await controller.stop();
+    killAll();
+    cleanupDevices();
+  });
+
+  it('registers a device, reading its size from the path', async () => {
+    const path = sparseFile(256 * 1024 * 1024);
+    const added = await run('device', 'add', 'd0', '--path', path, '--json');
+    assert.equal(added.code, 0, added.stderr);
+    assert.equal(JSON.parse(added.stdout).size, 256 * 1024 * 1024);
+    const listed = await run('device', 'ls');
+    assert.match(listed.stdout, /^d0\s+256M\s+\d+\s+0B\s+local:/m);
+  });
+
+  it('creates thick and thin disks and lists them', async () => {
+    assert.equal((await run('disk', 'create', 'thick', '--size', '64M', '--device', 'd0')).code, 0);
+    assert.equal((await run('disk', 'create', 'thin', '--size', '1G', '--thin')).code, 0);
+    const disks = JSON.parse((await run('disk', 'ls', '--json')).stdout) as Array<{ name: string; allocatedExtents: number }>;
+    assert.deepEqual(disks.map((d) => [d.name, d.allocatedExtents]).sort(), [['thick', 64], ['thin', 0]]);
+  });
+
+  it('round-trips a table through show --json and push, and the epoch advances', async () => {
+    const shown = await run('table', 'show', 'thick', '--json');
+    const table = JSON.parse(shown.stdout);
+    table.entries = [{ extent: 0, count: 64, device: 'd0', physical: 100 }];
+    const file = join(cwd, 'thick.json');
+    writeFileSync(file, JSON.stringify(table));
+    const pushed = await run('table', 'push', 'thick', file, '--json');
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.equal(JSON.parse(pushed.stdout).epoch, table.epoch + 1);
+    const diff = await run('table', 'diff', 'thick', String(table.epoch), String(table.epoch + 1), '--json');
+    assert.equal(JSON.parse(diff.stdout).changes.length, 64);
+  });
+
+  it('refuses an invalid push with exit 5, naming every bad entry, and changes nothing', async () => {
+    const before = JSON.parse((await run('table', 'show', 'thick', '--json')).stdout);
+    const bad = { ...before, devices: ['d0', 'nosuch'], entries: [{ extent: 0, count: 62, device: 'd0', physical: 0 }, { extent: 62, device: 'd0', physical: 5 }, { extent: 63, device: 'nosuch', physical: 0 }] };
+    const file = join(cwd, 'bad.json');
+    writeFileSync(file, JSON.stringify(bad));
+    const pushed = await run('table', 'push', 'thick', file);
+    assert.equal(pushed.code, 5, pushed.stderr);
+    assert.match(pushed.stderr, /^VDM_TABLE_INVALID: /);
+    assert.match(pushed.stderr, /extent 62: VDM_TABLE_OVERLAP/);
+    assert.match(pushed.stderr, /extent 63: VDM_TABLE_UNKNOWN_DEVICE .*nosuch/);
+    const after = JSON.parse((await run('table', 'show', 'thick', '--json')).stdout);
+    assert.equal(after.epoch, before.epoch);
+  });
+
+  it('refuses a push built on a stale epoch with exit 4', async () => {
+    const current = JSON.parse((await run('table', 'show', 'thick', '--json')).stdout);
+    const file = join(cwd, 'same.json');
+    writeFileSync(file, JSON.stringify(current));
+    const pushed = await run('table', 'push', 'thick', file, '--expect-epoch', String(current.epoch - 1), '--json');
+    assert.equal(pushed.code, 4);
+    assert.equal(JSON.parse(pushed.stdout).error.code, 'VDM_TABLE_EPOCH_STALE');
+  });
+
+  it('enrolls an agent into a token file only its owner can read', async () => {
+    const tokenFile = join(cwd, 'host1.token');
+    const enrolled = await run('agent', 'enroll', 'host1', '--token-file', tokenFile);
+    assert.equal(enrolled.code, 0, enrolled.stderr);
+    assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+    assert.ok(readFileSync(tokenFile, 'utf8').trim().length > 20);
+    assert.match((await run('agent', 'ls')).stdout, /^host1\s+no\s+-/m);
+  });
+
+  it('reports an unknown disk with exit 3 and an unknown command with exit 2', async () => {
+    const missing = await run('epoch', 'nosuch');
+    assert.equal(missing.code, 3, missing.stderr);
+    assert.equal((await run('frobnicate')).code, 2);
+  });
+});

@@ -1,0 +1,48 @@
+/**
+ * `vdmap up`, the one-command single-node system, driven as an operator would: start it in an empty directory,
+ * use the disk with clients nobody here wrote, use the CLI with no flags, stop it with Ctrl-C, start it again.
+ * Oracles: qemu-img's view of the export, data read back after a restart, CLI output and exit codes.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { tempDir, cleanupDevices } from '../support/devices.js';
+import { killAll, startDaemon, vdmap } from '../support/processes.js';
+import { requireTool, runToolOk } from '../support/tools.js';
+
+after(() => { killAll(); cleanupDevices(); });
+
+const port = 20000 + (process.pid % 20000);
+
+describe('vdmap up', () => {
+  it('serves vd0 to qemu-img from an empty directory, answers the CLI without flags, and keeps data across a restart', async () => {
+    requireTool('qemu-img');
+    requireTool('qemu-io');
+    const cwd = tempDir();
+    const args = ['up', '--nbd', `127.0.0.1:${port}`, '--listen', '127.0.0.1:0'];
+    const up = await startDaemon(args, /Ctrl-C flushes and stops/, { cwd });
+    const uri = `nbd://127.0.0.1:${port}/vd0`;
+    const info = await runToolOk('qemu-img', ['info', '--output=json', uri]);
+    assert.equal(JSON.parse(info)['virtual-size'], 1024 ** 3);
+    await runToolOk('qemu-io', ['-f', 'raw', '-c', 'write -P 0x3c 1048576 65536', uri]);
+    const disks = await vdmap(['disk', 'ls', '--json'], { cwd });
+    assert.equal(disks.code, 0, disks.stderr);
+    assert.equal(JSON.parse(disks.stdout)[0].name, 'vd0');
+    const epoch = await vdmap(['epoch', 'vd0'], { cwd });
+    assert.match(epoch.stdout, /local\s+yes\s+\d+\s+0\s+no/);
+    assert.equal(await up.stop('SIGINT'), 0, up.output());
+
+    const again = await startDaemon(args, /Ctrl-C flushes and stops/, { cwd });
+    await runToolOk('qemu-io', ['-f', 'raw', '-c', 'read -P 0x3c 1048576 65536', uri]);
+    const listed = await vdmap(['disk', 'ls', '--json'], { cwd });
+    assert.equal(JSON.parse(listed.stdout).length, 1, 'starting again reuses the data: still one disk');
+    assert.equal(await again.stop('SIGTERM'), 0, again.output());
+    void join;
+  });
+
+  it('tells the operator what to do when no controller is running (exit 6)', async () => {
+    const result = await vdmap(['disk', 'ls'], { cwd: tempDir() });
+    assert.equal(result.code, 6, result.stderr);
+    assert.match(result.stderr, /^VDM_CLI_UNREACHABLE: nothing is listening at vdmap-data\/controller.sock \(ENOENT\)\nhint: Start the controller/m);
+  });
+});
