@@ -63,6 +63,24 @@ describe('NBD served by I/O workers', () => {
     assert.ok(bytes.every((b) => b === 0x5a));
   });
 
+  it('takes an image converted into it by qemu-img and compares equal to it', async () => {
+    requireTool('qemu-img');
+    const dir = tempDir();
+    const image = join(dir, 'source.raw');
+    const { writeFileSync } = await import('node:fs');
+    const bytes = new Uint8Array(8 * extentSize);
+    for (let i = 0; i < bytes.length; i += 4096) bytes.fill((i / 4096) % 251, i, i + 4096);
+    writeFileSync(image, bytes);
+    await runToolOk('qemu-img', ['convert', '-n', '-f', 'raw', '-O', 'raw', image, uri]);
+    // The disk is larger than the image: qemu-img compare requires the rest of the disk to read as zeroes.
+    await runToolOk('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', image, uri], 120_000);
+    const copy = new Uint8Array(bytes.length);
+    const fd = openSync(device, 'r');
+    for (let extent = 0; extent < 8; extent++) readSync(fd, copy, extent * extentSize, extentSize, physicalOf(extent) * extentSize);
+    closeSync(fd);
+    assert.deepEqual(copy, bytes);
+  });
+
   it('lists the disk and maps the unallocated extent as a hole (nbdinfo)', async () => {
     requireTool('nbdinfo');
     const list = await runToolOk('nbdinfo', ['--list', '--json', uri.replace('/vd0', '/')]);
