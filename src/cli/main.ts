@@ -25,13 +25,15 @@ import { UpCommand } from './commands/up.js';
 import { TableDiffCommand } from './commands/table/diff.js';
 import { TablePushCommand } from './commands/table/push.js';
 import { TableShowCommand } from './commands/table/show.js';
+import { TableSetStateCommand } from './commands/table/set-state.js';
+import { DiskDrainCommand, DiskResumeCommand } from './commands/disk/drain.js';
 
 export function buildCli(): Cli {
   const cli = new Cli({ binaryLabel: 'vdmap: table-driven block storage virtualization', binaryName: 'vdmap', binaryVersion: '0.1.0' });
   for (const command of [
     DeviceAddCommand, DeviceListCommand, DeviceRemoveCommand,
     DiskCreateCommand, DiskListCommand, DiskRemoveCommand, DiskAttachCommand, DiskDetachCommand,
-    TableShowCommand, TablePushCommand, TableDiffCommand, EpochCommand,
+    TableShowCommand, TablePushCommand, TableDiffCommand, TableSetStateCommand, EpochCommand, DiskDrainCommand, DiskResumeCommand,
     AgentEnrollCommand, AgentListCommand, AgentInspectCommand, ControllerCommand, AgentCommand, UpCommand,
     Builtins.HelpCommand, Builtins.VersionCommand,
   ]) cli.register(command);
