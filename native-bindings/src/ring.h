@@ -4,7 +4,8 @@
  * Table of contents (one file per concern):
  *   ring.c          lifecycle: constructor (setup with fallbacks), close, env teardown, finalizer, features
  *   ring_buffers.c  registerBuffer: views held alive and registered with the kernel as fixed buffers
- *   ring_submit.c   submit(count[, first]): validate the whole batch, then prepare SQEs and enter the kernel once
+ *   ring_submit.c   submit(count[, first[, waitMicroseconds[, waitCount]]]): validate the whole batch, prepare the
+ *                   SQEs (device and socket opcodes alike) and enter the kernel once, optionally waiting there
  *   ring_reap.c     reap(): copy completions into the shared Int32Array
  *   ring_wake.c     onCompletion/ref/unref/setWake: eventfd + uv_poll on the caller's loop, napi_make_callback
  *

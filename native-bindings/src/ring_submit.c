@@ -1,6 +1,6 @@
 /*
- * ring submit: submit(count[, first[, waitMicroseconds]]) -> accepted. See ring.h (R3, R4) and submission.h for the
- * layout.
+ * ring submit: submit(count[, first[, waitMicroseconds[, waitCount]]]) -> accepted. See ring.h (R3, R4) and
+ * submission.h for the layout.
  *
  * Steps, in order:
  *   S1. Check count/first/waitMicroseconds; refresh detachable buffers.
@@ -10,10 +10,10 @@
  *   S3. accepted = min(count, free SQEs); prepare that many SQEs from the copies, in order.
  *   S4. One io_uring_enter for the batch. Its failure throws the errno name with `queued` = accepted: those SQEs
  *       stay in the ring, are counted in flight, and go to the kernel with the next submit (submit(0) flushes).
- *   S5. With waitMicroseconds > 0, the same io_uring_enter also waits, up to that long, until at least one
- *       completion is ready (with DEFER_TASKRUN the thread's task work runs inside the wait, so socket receives and
- *       device completions are posted by it). Running out of time, or a signal, simply ends the wait: the caller
- *       reaps whatever is there. submit(0, 0, us) only waits.
+ *   S5. With waitMicroseconds > 0, the same io_uring_enter also waits, up to that long, until at least waitCount
+ *       (default 1) completions are ready (with DEFER_TASKRUN the thread's task work runs inside the wait, so socket
+ *       receives and device completions are posted by it). Running out of time, or a signal, simply ends the wait:
+ *       the caller reaps whatever is there. submit(0, 0, us) only waits.
  * Returns accepted; descriptors [first + accepted, first + count) were not taken: JavaScript queues them.
  */
 #include <errno.h>
@@ -214,7 +214,7 @@ static void prepare(const struct ring *ring, const struct descriptor *descriptor
 }
 
 /* S4 + S5: one io_uring_enter; returns 0 or -errno of a failed submission (a wait that ends early is not one). */
-static int enter(struct ring *ring, double wait_microseconds) {
+static int enter(struct ring *ring, double wait_microseconds, double wait_count) {
   if (wait_microseconds <= 0) {
     int result;
     do {
@@ -227,27 +227,30 @@ static int enter(struct ring *ring, double wait_microseconds) {
     .tv_nsec = (long long)((uint64_t)wait_microseconds % 1000000) * 1000,
   };
   struct io_uring_cqe *ignored = NULL;
-  int result = io_uring_submit_and_wait_timeout(&ring->uring, &ignored, 1, &timeout, NULL);
+  int result = io_uring_submit_and_wait_timeout(&ring->uring, &ignored, (unsigned)wait_count, &timeout, NULL);
   /* -ETIME: no completion in time; -EINTR: a signal ended the wait (any submission happened before the wait). */
   if (result == -ETIME || result == -EINTR) return 0;
   return result < 0 ? result : 0;
 }
 
-/* submit(count: number, first = 0, waitMicroseconds = 0) -> number of descriptors accepted */
+/* submit(count: number, first = 0, waitMicroseconds = 0, waitCount = 1) -> number of descriptors accepted */
 napi_value ring_submit(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], this_value;
+  size_t argc = 4;
+  napi_value argv[4], this_value;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_value, NULL));
   struct ring *ring = ring_from_this(env, this_value, "submit");
   if (ring == NULL) return NULL;
-  if (argc < 1) return throw_invalid(env, "submit(count[, first[, waitMicroseconds]]) needs a count");
-  double count, first = 0, wait_microseconds = 0;
+  if (argc < 1) return throw_invalid(env, "submit(count[, first[, waitMicroseconds[, waitCount]]]) needs a count");
+  double count, first = 0, wait_microseconds = 0, wait_count = 1;
   if (!read_integer_argument(env, argv[0], "submit: count", 0, ring->submission_capacity, &count)) return NULL;
   if (argc >= 2 && !read_integer_argument(env, argv[1], "submit: first", 0, ring->submission_capacity, &first)) {
     return NULL;
   }
   if (argc >= 3 &&
       !read_integer_argument(env, argv[2], "submit: waitMicroseconds", 0, MAX_WAIT_MICROSECONDS, &wait_microseconds)) {
+    return NULL;
+  }
+  if (argc >= 4 && !read_integer_argument(env, argv[3], "submit: waitCount", 1, ring->completion_capacity, &wait_count)) {
     return NULL;
   }
   if (first + count > ring->submission_capacity) {
@@ -268,7 +271,7 @@ napi_value ring_submit(napi_env env, napi_callback_info info) {
     prepare(ring, &ring->parsed[i], io_uring_get_sqe(&ring->uring));
   }
   ring->in_flight += accepted;
-  int result = enter(ring, wait_microseconds); /* S4, S5 */
+  int result = enter(ring, wait_microseconds, wait_count); /* S4, S5 */
   if (result < 0) {
     return throw_errno_with_count(env, -result, "queued", accepted,
                                   "submit: io_uring_enter: %s; %u descriptors stay queued for the next submit",

@@ -16,6 +16,9 @@
  *   B4. allocate() never fails for a request that fits the slab: when the pool is full it waits (FIFO), so a
  *       burst of large requests backs up instead of erroring. A request larger than the slab fails with
  *       VDM_IO_TOO_LARGE at once.
+ *   B5. A PoolBlock is an immutable description (offset, size, view) of one place in the slab; the object for a
+ *       given place and order is made once and handed out again each time that block is allocated (no
+ *       allocation per I/O). Holding it after release() means nothing: B2 is about the memory, not the object.
  * Thread: the thread that owns the ring; not shared.
  */
 import { VdmapError } from '../errors/error.js';
@@ -47,6 +50,8 @@ export class BufferPool {
   private readonly previous: Int32Array;
   private readonly heads: Int32Array;
   private readonly usedOrder: Int8Array;
+  /** B5: descriptions already made, per order, by block index >> order. */
+  private readonly described: Array<Array<PoolBlock | undefined>>;
   private readonly waiters: Waiter[] = [];
   private bytesInUse = 0;
 
@@ -61,6 +66,7 @@ export class BufferPool {
     this.next = new Int32Array(blocks).fill(None);
     this.previous = new Int32Array(blocks).fill(None);
     this.heads = new Int32Array(this.maxOrder + 1).fill(None);
+    this.described = Array.from({ length: this.maxOrder + 1 }, () => []);
     this.pushFree(0, this.maxOrder);
   }
 
@@ -123,8 +129,20 @@ export class BufferPool {
     this.usedOrder[index] = order;
     const size = PoolBlockSize << order;
     this.bytesInUse += size;
-    const offset = index * PoolBlockSize;
-    return { offset, size, bytes: this.slab.subarray(offset, offset + size) };
+    return this.describe(index, order, size);
+  }
+
+  /** B5. */
+  private describe(index: number, order: number, size: number): PoolBlock {
+    const known = this.described[order];
+    const slot = index >> order;
+    let block = known[slot];
+    if (block === undefined) {
+      const offset = index * PoolBlockSize;
+      block = { offset, size, bytes: this.slab.subarray(offset, offset + size) };
+      known[slot] = block;
+    }
+    return block;
   }
 
   private serveWaiters(): void {

@@ -21,14 +21,17 @@
  *          deferred task work (socket receives, device completions) inside that call, and the eventfd is off
  *          (setWake), so the loop is not woken for what the turn reaps itself. Between turns the event loop still
  *          runs (timers, messages and other handles wait at most waitMicroseconds). A turn whose wait ends with
- *          nothing returns the thread to idle. At queue depth 1 a request then costs two io_uring_enter calls and
- *          one send, against nine system calls and two event-loop wake-ups in idle mode.
+ *          nothing returns the thread to idle. Measured at queue depth 1 over NBD: five system calls per request
+ *          (two or three io_uring_enter, one sendmsg, epoll polls that return at once) and no eventfd wake-up,
+ *          against nine system calls and two event-loop wake-ups in idle mode.
  *   Hybrid polling (pollMicroseconds > 0): at low device queue depth (at most pollMaxInflight device operations
  *   in flight), a busy turn first spins on the completion queue for up to that long, which saves the sleep and the
  *   wake-up (13-18 us each way on a small VM) when another CPU is free to run the device's and the client's work.
  *   It backs off by itself: when spins keep ending empty (the other CPUs are busy, or the device is slow), the
  *   engine stops spinning for a while (SpinBackoffTurns) and then tries again, so a loaded machine is not starved
  *   by a thread burning a CPU for nothing.
+ *   At high device depth (DeepQueue) a busy wait asks for a small batch of completions rather than one: fewer
+ *   wake-ups and fuller reply batches, while most of the queue stays in flight.
  *   Busy waits delay the loop's other handles: a thread whose sockets are serviced by libuv, not by this ring,
  *   should run with waitMicroseconds 0.
  *
@@ -40,7 +43,7 @@
  *       none, it no longer does (ref/unref, each called only when the state changes).
  *   E4. Completion callbacks receive the kernel's result (bytes or -errno) and are called exactly once.
  *   E5. A turn never runs while JavaScript work of the tick is pending (it is a check-phase callback, after every
- *       microtask and nextTick), and never sleeps longer than waitMicroseconds.
+ *       microtask and nextTick), and never holds the event loop longer than pollMicroseconds + waitMicroseconds.
  *   E6. The eventfd is off only while busy, and a turn is always scheduled while busy: a completion is never left
  *       unreaped while the thread sleeps in epoll. Turning it back on is followed by one more reap (W5 of
  *       native-bindings/src/ring_wake.c).
@@ -49,7 +52,7 @@
  */
 import { constants } from 'node:os';
 import { BufferPool, type PoolBlock } from './buffer-pool.js';
-import { allocateAligned, Field, FsyncFlag, Opcode, PollEvent, Ring, SUBMISSION_STRIDE } from '../native/index.js';
+import { allocateAligned, COMPLETION_STRIDE, Field, FsyncFlag, Opcode, PollEvent, Ring, SUBMISSION_STRIDE } from '../native/index.js';
 import { VdmapError } from '../errors/error.js';
 
 export { FallocateMode, PollEvent, WriteFlag } from '../native/index.js';
@@ -79,6 +82,9 @@ export interface IoEngineOptions {
 
 /** Default busy wait: covers a client's turnaround at queue depth 1, short enough for the event loop's other work. */
 export const DefaultWaitMicroseconds = 200;
+/** At this many device operations in flight, a busy wait asks for WaitBatch completions rather than one. */
+const DeepQueue = 16;
+const WaitBatch = 4;
 /** Turns without spinning after spins kept ending empty. */
 export const SpinBackoffTurns = 512;
 const SpinScoreLimit = 8;
@@ -242,12 +248,13 @@ export class IoEngine {
       this.learnFromSpin(count > 0);
     }
     if (count === 0 && (this.queued > 0 || (waits && this.inflight > 0))) {
-      this.submitQueued(waits && this.inflight + this.queued > 0 ? this.waitMicroseconds : 0);
+      this.submitQueued(waits && this.inflight + this.queued > 0 ? this.waitMicroseconds : 0, this.completionsToWaitFor());
     }
     count += this.reapAndDispatch();
-    // What the completions just issued synchronously (a request parsed from a receive, on the fast path) goes to the
-    // device now rather than after the event loop's next round: the device works while the microtasks run.
-    if (this.queued > 0 && this.waitMicroseconds > 0) {
+    // At low depth (pollMaxInflight), what the completions just issued synchronously (a request parsed from a
+    // receive, on the fast path) goes to the device now rather than after the event loop's next round: the device
+    // works while the microtasks run. Deeper, it waits for the next turn's submission, which batches more per call.
+    if (this.queued > 0 && this.waitMicroseconds > 0 && this.deviceOperations() <= this.pollMaxInflight) {
       this.moveBacklogToRing();
       this.submitQueued(0);
     }
@@ -288,23 +295,28 @@ export class IoEngine {
     }
   }
 
-  /** Reaps and dispatches every available completion; returns how many. */
+  /**
+   * Reaps and dispatches what is available; returns how many. One reap takes everything ready unless the batch
+   * filled `completions`: only then is another needed. Whatever arrives later is a later turn's (busy) or wakes the
+   * eventfd (idle, E6).
+   */
   private reapAndDispatch(): number {
     let reaped = 0;
+    const capacity = this.ring.completions.length / COMPLETION_STRIDE;
     while (!this.closed) {
       const count = this.ring.reap();
-      if (count === 0) break;
       reaped += count;
-      this.dispatch(count);
+      if (count > 0) this.dispatch(count);
+      if (count < capacity) break;
     }
     return reaped;
   }
 
   /** Submits the queued descriptors (and, with `waitMicroseconds`, sleeps for a completion in the same call). */
-  private submitQueued(waitMicroseconds: number): void {
+  private submitQueued(waitMicroseconds: number, waitCount = 1): void {
     let submitted: number;
     try {
-      submitted = this.ring.submit(this.queued, 0, waitMicroseconds);
+      submitted = this.ring.submit(this.queued, 0, waitMicroseconds, waitCount);
     } catch (error) {
       submitted = this.acceptedDespite(error);
       if (submitted < 0) return;
@@ -329,7 +341,21 @@ export class IoEngine {
       this.spinPausedTurns--;
       return false;
     }
-    return this.inflight + this.queued - this.socketOperations <= this.pollMaxInflight;
+    return this.deviceOperations() <= this.pollMaxInflight;
+  }
+
+  /**
+   * How many completions a busy wait asks for: one, or at high device depth a small batch (at most a quarter of
+   * what is in flight, so the device never runs dry), so one wake-up and one round of replies serve several.
+   */
+  private completionsToWaitFor(): number {
+    const depth = this.deviceOperations();
+    return depth >= DeepQueue ? Math.min(WaitBatch, depth >> 2) : 1;
+  }
+
+  /** Device operations (not socket ones) in flight or queued. */
+  private deviceOperations(): number {
+    return this.inflight + this.queued - this.socketOperations;
   }
 
   private learnFromSpin(found: boolean): void {

@@ -59,7 +59,7 @@ export interface NativeRing {
   readonly inFlight: number;
   readonly closed: boolean;
   registerBuffer(view: Uint8Array): number;
-  submit(count: number, first?: number, waitMicroseconds?: number): number;
+  submit(count: number, first?: number, waitMicroseconds?: number, waitCount?: number): number;
   reap(): number;
   onCompletion(callback: () => void): void;
   ref(): void;

@@ -137,13 +137,14 @@ export class Ring {
    * Submits descriptors [first, first + count) in one system call and returns how many were taken, in order.
    * A bad descriptor anywhere in the batch throws VDM_RING_ARGUMENT and nothing is queued. VDM_RING_SUBMIT means
    * the kernel call failed; details.queued descriptors stay queued in the ring and go with the next submit.
-   * With `waitMicroseconds` (at most 1 000 000) the same system call then sleeps until at least one completion is
-   * ready or the time is up (this thread's deferred task work, such as a socket receive, runs meanwhile); reap()
-   * afterwards. Running out of time is not an error. submit(0, 0, us) only waits.
+   * With `waitMicroseconds` (at most 1 000 000) the same system call then sleeps until at least `waitCount`
+   * (default 1, at most the completion capacity) completions are ready or the time is up (this thread's deferred
+   * task work, such as a socket receive, runs meanwhile); reap() afterwards. Running out of time is not an error.
+   * submit(0, 0, us) only waits.
    */
-  submit(count: number, first = 0, waitMicroseconds = 0): number {
+  submit(count: number, first = 0, waitMicroseconds = 0, waitCount = 1): number {
     try {
-      return this.#native.submit(count, first, waitMicroseconds);
+      return this.#native.submit(count, first, waitMicroseconds, waitCount);
     } catch (error) {
       throw ringError(error, 'VDM_RING_SUBMIT', 'submit');
     }

@@ -17,7 +17,7 @@
  *       never while the kernel may still read it.
  *   W3. Slab bytes handed to the socket are never written again: a full slab is replaced, not reused.
  *   W4. One flush per tick at most (process.nextTick after the first reply of the tick), so completions
- *       resolved together leave together.
+ *       resolved together leave together; the transmission may flush at once when nothing else is in flight.
  *
  * Thread: whichever runs the connection. Error codes: none (transport failures end the connection elsewhere).
  */

@@ -356,13 +356,23 @@ export class Transmission {
     } else {
       this.writer.simple(slot.handleHigh, slot.handleLow, 0);
     }
+    this.flushIfLast();
     this.recycle(slot);
   }
 
   /** Step 3 on failure. Called by the slot (X8). */
   failed(slot: InflightRequest, error: unknown): void {
     if (!this.closed) this.replyFailure(slot, error);
+    this.flushIfLast();
     this.recycle(slot);
+  }
+
+  /**
+   * W4 of reply-writer.ts batches a tick's replies; when this was the only request in flight no other reply can
+   * join the batch, so it leaves now rather than a nextTick later (the latency of queue depth 1).
+   */
+  private flushIfLast(): void {
+    if (this.inflight === 1 && !this.closed) this.writer.flush();
   }
 
   private replyFailure(slot: InflightRequest, error: unknown): void {

@@ -41,12 +41,21 @@ export class IoStats {
   private readonly counts = new Map<string, IoCounts>();
 
   record(disk: string, operation: IoOperationName, bytes: number, seconds: number, failed: boolean): void {
+    this.add(this.entry(disk, operation), bytes, seconds, failed);
+  }
+
+  /** The counters of one (disk, operation) pair, made on first use and kept (take() resets them in place). */
+  private entry(disk: string, operation: IoOperationName): IoCounts {
     const key = `${operation}\u0000${disk}`;
     let entry = this.counts.get(key);
     if (entry === undefined) {
       entry = { disk, operation, count: 0, errors: 0, bytes: 0, seconds: 0, buckets: new Array<number>(IO_LATENCY_BUCKETS.length + 1).fill(0) };
       this.counts.set(key, entry);
     }
+    return entry;
+  }
+
+  private add(entry: IoCounts, bytes: number, seconds: number, failed: boolean): void {
     entry.count++;
     if (failed) entry.errors++;
     else entry.bytes += bytes;
@@ -72,15 +81,21 @@ export class IoStats {
   /** An Export that counts every call of `inner` into this IoStats (IS1). */
   measure(inner: Export): Export {
     const stats = this;
+    // IS1 on the data path: each operation's counters are looked up once per disk, not per request.
+    const entries: Partial<Record<IoOperationName, IoCounts>> = {};
+    const entryOf = (operation: IoOperationName): IoCounts => (entries[operation] ??= stats.entry(inner.name, operation));
+    // The caller gets the export's own promise: counting watches it from the side, so it adds no promise hop
+    // between the completion and the caller (the NBD reply), and a rejection still reaches only the caller.
     const timed = <T>(operation: IoOperationName, bytes: number, call: () => Promise<T>): Promise<T> => {
       const started = performance.now();
-      return call().then((result) => {
-        stats.record(inner.name, operation, bytes, (performance.now() - started) / 1000, false);
-        return result;
-      }, (error: unknown) => {
-        stats.record(inner.name, operation, bytes, (performance.now() - started) / 1000, true);
-        throw error;
+      const entry = entryOf(operation);
+      const pending = call();
+      pending.then(() => {
+        stats.add(entry, bytes, (performance.now() - started) / 1000, false);
+      }, () => {
+        stats.add(entry, bytes, (performance.now() - started) / 1000, true);
       });
+      return pending;
     };
     return {
       get name() { return inner.name; },

@@ -48,7 +48,7 @@ export interface IoWorkerPoolOptions {
 }
 
 /** Hybrid polling in I/O workers by default: covers a device completion or a client's turnaround at queue depth 1. */
-export const DefaultWorkerPollMicroseconds = 50;
+export const DefaultWorkerPollMicroseconds = 100;
 
 interface WorkerHandle {
   slot: number;

@@ -43,6 +43,8 @@ interface QueuedSend {
   pieces: Uint8Array[];
   bytes: number;
   sent: (() => void) | undefined;
+  /** `pieces` is this transport's own array (the caller's is never changed). */
+  owned?: boolean;
 }
 
 const { EAGAIN } = constants.errno;
@@ -125,14 +127,21 @@ export class RingTransport implements Transport {
     }
     let bytes = 0;
     for (const piece of pieces) bytes += piece.length;
-    const entry: QueuedSend = { pieces: [...pieces], bytes, sent };
+    const entry: QueuedSend = { pieces: pieces as Uint8Array[], bytes, sent };
     if (this.queue.length > 0) {
+      entry.pieces = [...pieces];
+      entry.owned = true;
       this.enqueue(entry);
       return;
     }
     const outcome = this.sendNow(entry);
-    if (outcome === 'done') sent?.();
-    else if (outcome === 'partial') this.enqueue(entry);
+    if (outcome === 'done') {
+      sent?.();
+    } else if (outcome === 'partial') {
+      if (entry.owned !== true) entry.pieces = [...entry.pieces]; // the caller may reuse its array after send()
+      entry.owned = true;
+      this.enqueue(entry);
+    }
   }
 
   get pendingBytes(): number {
@@ -310,9 +319,13 @@ export class RingTransport implements Transport {
   }
 }
 
-/** Removes the first `sent` bytes from the entry's pieces. */
+/** Removes the first `sent` bytes from the entry's pieces (on its own copy of the array: the caller's stays intact). */
 function trimSent(entry: QueuedSend, sent: number): void {
   entry.bytes -= sent;
+  if (entry.bytes > 0 && !entry.owned) {
+    entry.pieces = [...entry.pieces];
+    entry.owned = true;
+  }
   let remaining = sent;
   let skip = 0;
   while (skip < entry.pieces.length && remaining >= entry.pieces[skip].length) {
