@@ -17,7 +17,7 @@ import type { TableJson } from '../table/codec.js';
 export interface ControllerMethods {
   'device.add': { params: { id: string; size: number; logicalBlockSize: number; paths: Array<{ agent: string; path: string }> }; result: DeviceView };
   'device.list': { params: Record<string, never>; result: DeviceView[] };
-  /** Refused with VDM_DEVICE_IN_USE while any kept table version maps into it. */
+  /** Refused with VDM_STORE_IN_USE while any kept table version maps into it. */
   'device.remove': { params: { id: string }; result: { removed: boolean } };
 
   /**
