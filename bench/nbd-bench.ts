@@ -1,5 +1,5 @@
 /**
- * npm run bench:nbd [-- --device PATH] [--runtime SECONDS] [--rounds N] [--threads N] [--jobs a,b] [--json]
+ * npm run bench:nbd [-- --device PATH] [--runtime SECONDS (5)] [--rounds N (3)] [--threads N (2)] [--jobs a,b] [--json]
  *
  * vdmap's NBD export against qemu-nbd and nbdkit serving the same device, with fio's io_uring engine on the
  * device itself as the ceiling, in ONE run, job by job (the four StandardJobs), with ratios.
@@ -30,7 +30,7 @@ const { values } = parseArgs({
   options: {
     device: { type: 'string' },
     runtime: { type: 'string', default: '5' },
-    rounds: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '3' },
     threads: { type: 'string', default: '2' },
     jobs: { type: 'string' },
     json: { type: 'boolean', default: false },

@@ -2,7 +2,8 @@
  * Proves RingTransport (src/agent/workers/ring-transport.ts) keeps the Transport contract of src/nbd/transport.ts
  * while a real peer socket talks to it through this thread's ring: bytes arrive in order and are lent (T1, G1),
  * pause holds them back, sends keep their order through a full socket and each `sent` runs once (G2, G3), end and
- * destroy close the descriptor exactly once after the ring is done with it (G4), and the peer's end ends it (G5).
+ * destroy close the descriptor exactly once after the ring is done with it (G4), the peer's end ends it (G5), and
+ * the receive block starts small and grows only while receives fill it (G1).
  * Oracles: the bytes the peer (a node:net socket) sent and received, its 'end' event, the listener's calls, and the
  * engine pool's bytes in use (the receive block comes back).
  */
@@ -98,6 +99,19 @@ describe('RingTransport', () => {
     await recorder.until(() => recorder.text.length === 18);
     assert.equal(recorder.text, 'first,second,third');
     assert.equal(recorder.borrowed, recorder.chunks.length, 'every chunk came straight from the receive block');
+  });
+
+  it('starts with a small receive block, grows it while receives fill it, and gives it back at close', async () => {
+    transport.listen(recorder);
+    assert.equal(engine.pool.inUse - baseline, 16 * 1024, 'an idle connection holds 16 KiB');
+    const sent = pattern(1024 * 1024, 9);
+    pair.peer.write(sent);
+    await recorder.until(() => recorder.chunks.reduce((sum, chunk) => sum + chunk.length, 0) === sent.length);
+    assert.deepEqual(new Uint8Array(Buffer.concat(recorder.chunks)), sent);
+    assert.equal(engine.pool.inUse - baseline, 64 * 1024, 'grew to receiveBytes (64 KiB here)');
+    transport.destroy();
+    await transport.whenClosed;
+    assert.equal(engine.pool.inUse, baseline);
   });
 
   it('holds bytes back while paused and delivers them, in order, on resume', async () => {

@@ -4,7 +4,9 @@
  *
  *   receive   one RECV is armed whenever someone listens and the transport is not paused; it lands in a pool
  *             block registered with the ring, and the bytes are lent to the listener (borrowed, T1) before the
- *             next RECV reuses the block. No per-read allocation, no stream machinery.
+ *             next RECV reuses the block. No per-read allocation, no stream machinery. The block starts small
+ *             (an idle connection holds 16 KiB of the worker's I/O pool) and doubles, up to receiveBytes, each
+ *             time a receive fills it, when the pool has a bigger block at hand.
  *   send      a non-blocking sendmsg straight from the reply pieces (sendVector); what the socket does not take
  *             waits in a queue, in order, and goes when a POLL for writability completes.
  *   close     end(): once the queue is empty the sending side is shut; the transport closes when the peer closes
@@ -15,8 +17,8 @@
  * Does not know: NBD (src/nbd) or disks; how the ring waits (io-engine.ts).
  *
  * Invariants:
- *   G1. At most one RECV and one POLL of this fd are in flight; the receive block is released only after the
- *       last RECV completed (buffer safety rule of src/native/ring.ts).
+ *   G1. At most one RECV and one POLL of this fd are in flight; a receive block is released (outgrown or at
+ *       close) only while no RECV is in flight (buffer safety rule of src/native/ring.ts).
  *   G2. Bytes leave in send() order: nothing is sent directly while older bytes wait in the queue.
  *   G3. Every `sent` callback runs exactly once: after the kernel took its bytes, or when they are dropped by
  *       destroy() or a failed send.
@@ -33,7 +35,7 @@ import type { PoolBlock } from '../buffer-pool.js';
 import { type IoEngine, PollEvent } from '../io-engine.js';
 
 export interface RingTransportOptions {
-  /** Bytes one RECV may bring (the receive block's size; default 256 KiB). */
+  /** Most bytes one RECV may bring: the size the receive block may grow to (default 256 KiB, at least 16 KiB). */
   receiveBytes?: number;
   /** SO_SNDBUF to ask for, so a large reply leaves in one call (default 4 MiB; the kernel caps it at wmem_max). */
   sendBufferBytes?: number;
@@ -48,6 +50,9 @@ interface QueuedSend {
 }
 
 const { EAGAIN } = constants.errno;
+/** The receive block an idle connection holds. */
+const FirstReceiveBytes = 16 * 1024;
+const DefaultReceiveBytes = 256 * 1024;
 
 export class RingTransport implements Transport {
   private listener: TransportListener | undefined;
@@ -65,7 +70,9 @@ export class RingTransport implements Transport {
   private readonly queue: QueuedSend[] = [];
   private queuedBytes = 0;
   private drainWaiters: Array<() => void> = [];
-  private readonly view: Buffer;
+  private block: PoolBlock;
+  private view: Buffer;
+  private readonly maxReceiveBytes: number;
   readonly whenClosed: Promise<void>;
   private resolveClosed!: () => void;
   private readonly onReceivedBound = (result: number): void => this.received(result);
@@ -73,23 +80,27 @@ export class RingTransport implements Transport {
 
   /** Takes ownership of `fd` (a connected stream socket) once its receive block is allocated. */
   static async open(fd: number, engine: IoEngine, options: RingTransportOptions = {}): Promise<RingTransport> {
+    const maxReceiveBytes = Math.max(FirstReceiveBytes, options.receiveBytes ?? DefaultReceiveBytes);
     let block: PoolBlock;
     try {
-      block = await engine.pool.allocate(options.receiveBytes ?? 256 * 1024);
+      block = await engine.pool.allocate(FirstReceiveBytes);
     } catch (error) {
       closeDescriptor(fd);
       throw error;
     }
     setSendBufferSize(fd, options.sendBufferBytes ?? 4 * 1024 * 1024);
-    return new RingTransport(fd, engine, block);
+    return new RingTransport(fd, engine, block, maxReceiveBytes);
   }
 
   private constructor(
     private readonly fd: number,
     private readonly engine: IoEngine,
-    private readonly block: PoolBlock,
+    block: PoolBlock,
+    maxReceiveBytes: number,
   ) {
-    this.view = Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.size);
+    this.block = block;
+    this.view = viewOf(block);
+    this.maxReceiveBytes = maxReceiveBytes;
     this.whenClosed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
@@ -193,6 +204,7 @@ export class RingTransport implements Transport {
       const chunk = this.view.subarray(0, result);
       if (this.isPaused || this.listener === undefined) this.waiting.push(Buffer.from(chunk));
       else this.listener.data(chunk, true);
+      if (result === this.block.size) this.growReceiveBlock();
       this.armReceive();
       return;
     }
@@ -204,6 +216,16 @@ export class RingTransport implements Transport {
       return;
     }
     this.destroy(); // -ECANCELED (the ring is closing) or another failure
+  }
+
+  /** A receive filled the block: more was probably waiting. Doubles it when the pool has one at hand (G1). */
+  private growReceiveBlock(): void {
+    if (this.isClosed || this.block.size >= this.maxReceiveBytes) return;
+    const bigger = this.engine.pool.tryAllocate(Math.min(this.block.size * 2, this.maxReceiveBytes));
+    if (bigger === undefined) return;
+    this.engine.pool.release(this.block);
+    this.block = bigger;
+    this.view = viewOf(bigger);
   }
 
   private deliverWaiting(): void {
@@ -334,4 +356,8 @@ function trimSent(entry: QueuedSend, sent: number): void {
   }
   if (skip > 0) entry.pieces.splice(0, skip);
   if (remaining > 0) entry.pieces[0] = entry.pieces[0].subarray(remaining);
+}
+
+function viewOf(block: PoolBlock): Buffer {
+  return Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.size);
 }
