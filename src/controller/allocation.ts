@@ -41,6 +41,16 @@ export class SpaceMap {
 
   /** Marks every extent `doc` maps (one tight pass: no allocation per entry). */
   markTable(doc: TableDocument): void {
+    this.forEachMapped(doc, (_extent, _slot, space, first, last) => {
+      for (let index = first; index < last; index++) setBit(space.bits, index);
+    });
+  }
+
+  /**
+   * Calls `visit` for every entry of `doc` that maps a known device, with the range [first, last) of this map's
+   * extent indexes it covers (the document's extents may be larger or smaller than this map's).
+   */
+  private forEachMapped(doc: TableDocument, visit: (extent: number, slot: number, space: DeviceSpace, first: number, last: number) => void): void {
     const spaces = doc.devices.map((id) => this.devices.get(id));
     const { device, physicalExtent } = doc;
     const perEntry = doc.extentSize >= this.extentSize ? doc.extentSize / this.extentSize : 1;
@@ -51,8 +61,7 @@ export class SpaceMap {
       const space = spaces[slot];
       if (space === undefined) continue;
       const first = perIndex === 1 ? physicalExtent[extent] * perEntry : Math.floor(physicalExtent[extent] / perIndex);
-      const last = Math.min(first + perEntry, space.extents);
-      for (let index = first; index < last; index++) setBit(space.bits, index);
+      visit(extent, slot, space, first, Math.min(first + perEntry, space.extents));
     }
   }
 
@@ -80,26 +89,16 @@ export class SpaceMap {
   /** SM3: every entry of `doc` that maps an extent already marked (by another disk). */
   collisions(doc: TableDocument): TableProblem[] {
     const problems: TableProblem[] = [];
-    const spaces = doc.devices.map((id) => this.devices.get(id));
-    const { device, physicalExtent } = doc;
-    const perEntry = doc.extentSize >= this.extentSize ? doc.extentSize / this.extentSize : 1;
-    const perIndex = doc.extentSize < this.extentSize ? this.extentSize / doc.extentSize : 1;
-    for (let extent = 0; extent < doc.extentCount; extent++) {
-      const slot = device[extent];
-      if (slot < 0) continue;
-      const space = spaces[slot];
-      if (space === undefined) continue;
-      const first = perIndex === 1 ? physicalExtent[extent] * perEntry : Math.floor(physicalExtent[extent] / perIndex);
-      const last = Math.min(first + perEntry, space.extents);
+    this.forEachMapped(doc, (extent, slot, space, first, last) => {
       for (let index = first; index < last; index++) {
         if (!testBit(space.bits, index)) continue;
         problems.push({
           extent, code: 'VDM_TABLE_OVERLAP',
-          message: `maps device '${doc.devices[slot]}' physical extent ${physicalExtent[extent]}, which another disk already maps`,
+          message: `maps device '${doc.devices[slot]}' physical extent ${doc.physicalExtent[extent]}, which another disk already maps`,
         });
         break;
       }
-    }
+    });
     return problems;
   }
 }
