@@ -12,6 +12,7 @@ import { AgentDisk } from '../src/agent/agent-disk.js';
 import { IoEngine } from '../src/agent/io-engine.js';
 import { VirtualDisk } from '../src/agent/virtual-disk.js';
 import { emptyDocument } from '../src/table/document.js';
+import { readFrom, writeTo } from '../src/nbd/export.js';
 import { type JobResult, type JobSpec, runFio, StandardJobs } from './support/fio.js';
 import { machineFacts } from './support/machine.js';
 import { scratchDevice } from './support/scratch-device.js';
@@ -52,8 +53,8 @@ async function runVdmap(disk: VirtualDisk, job: JobSpec): Promise<JobResult> {
     while (performance.now() < deadline) {
       const offset = nextOffset();
       const started = performance.now();
-      if (job.rw.endsWith('read')) (await disk.read(offset, job.blockSize)).release();
-      else await disk.write(offset, payload, false);
+      if (job.rw.endsWith('read')) (await readFrom(disk, offset, job.blockSize)).release();
+      else await writeTo(disk, offset, payload, false);
       if (count < latencies.length) latencies[count] = performance.now() - started;
       count++;
       bytes += job.blockSize;

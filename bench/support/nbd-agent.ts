@@ -82,7 +82,7 @@ async function serveInChild(device: string, deviceSize: number, socketPath: stri
     document.state[i] = 0;
   }
   await disk.applyDocument(document);
-  const pool = new IoWorkerPool({ threads, onFault: (fault) => console.error('vdmap agent fault', fault) });
+  const pool = new IoWorkerPool({ threads, ...engineKnobs(), onFault: (fault) => console.error('vdmap agent fault', fault) });
   await pool.start();
   pool.attach(disk);
   const listener = new NbdListener(pool, { tcp: false, unixPath: socketPath });
@@ -96,6 +96,12 @@ async function serveInChild(device: string, deviceSize: number, socketPath: stri
     })();
   });
   process.send?.({ ready: endpoints });
+}
+
+/** IoEngine tuning under test, from the child's environment: VDMAP_POLL_US, VDMAP_WAIT_US (defaults otherwise). */
+function engineKnobs(): { pollMicroseconds?: number; waitMicroseconds?: number } {
+  const knob = (name: string): number | undefined => (process.env[name] === undefined ? undefined : Number(process.env[name]));
+  return { pollMicroseconds: knob('VDMAP_POLL_US'), waitMicroseconds: knob('VDMAP_WAIT_US') };
 }
 
 /** A fixed permutation (A1): deterministic, so runs are comparable. */

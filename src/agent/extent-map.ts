@@ -20,7 +20,7 @@
  */
 import { ExtentState, NoDevice } from '../table/document.js';
 import {
-  copyDeviceCount, copyExtentCount, copyExtentSizeLog2, deviceFd, entryDevice, entryPhysicalExtent, entryState,
+  copyDeviceCount, copyExtentCount, copyExtentSize, deviceFd, entryDevice, entryPhysicalExtent, entryState,
   entryWord, type CopyIndex, type TableViews,
 } from '../table/layout.js';
 import type { FaultKind } from './faults.js';
@@ -47,8 +47,7 @@ export const ZeroPiece = -1;
 
 /** Maps [start, start + length) of the virtual disk in `copy`. */
 export function planRange(views: TableViews, copy: CopyIndex, start: number, length: number, access: Access): Plan {
-  const sizeLog2 = copyExtentSizeLog2(views, copy);
-  const extentSize = 2 ** sizeLog2;
+  const extentSize = copyExtentSize(views, copy);
   const extentCount = copyExtentCount(views, copy);
   const pieces: Piece[] = [];
   const end = start + length;
@@ -74,6 +73,26 @@ export function planRange(views: TableViews, copy: CopyIndex, start: number, len
   return { pieces };
 }
 
+/**
+ * The data path's plan (no allocation): when [start, start + length) lies inside one extent whose entry gives a
+ * device piece for `access`, writes that piece into `into` (rangeOffset 0) and returns true. Otherwise (the range
+ * crosses extents, or the entry holds, skips or reads as zero) returns false and leaves the answer to planRange,
+ * which agrees with this function wherever this one answers true.
+ */
+export function mapWithinExtent(views: TableViews, copy: CopyIndex, start: number, length: number, access: Access, into: Piece): boolean {
+  const extentSize = copyExtentSize(views, copy);
+  const extent = Math.floor(start / extentSize);
+  const withinExtent = start - extent * extentSize;
+  if (withinExtent + length > extentSize || extent >= copyExtentCount(views, copy)) return false;
+  const word = entryWord(views, copy, extent);
+  if (outcomeOf(entryState(views, word), entryDevice(views, word), access) !== 'piece') return false;
+  into.fd = deviceFd(views, copy, entryDevice(views, word));
+  into.fileOffset = entryPhysicalExtent(views, word) * extentSize + withinExtent;
+  into.rangeOffset = 0;
+  into.length = length;
+  return true;
+}
+
 /** The fds of every device the copy maps into (what a flush must make durable). */
 export function devicesOf(views: TableViews, copy: CopyIndex): number[] {
   const fds: number[] = [];
@@ -86,7 +105,7 @@ export function devicesOf(views: TableViews, copy: CopyIndex): number[] {
 
 /** Allocation status of the extents covering [start, start + length): runs of (length, hole). */
 export function allocationRuns(views: TableViews, copy: CopyIndex, start: number, length: number, maxRuns: number): Array<{ length: number; hole: boolean }> {
-  const extentSize = 2 ** copyExtentSizeLog2(views, copy);
+  const extentSize = copyExtentSize(views, copy);
   const extentCount = copyExtentCount(views, copy);
   const runs: Array<{ length: number; hole: boolean }> = [];
   const end = start + length;

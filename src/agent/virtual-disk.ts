@@ -15,10 +15,12 @@
  *      generation, and start again at 4 until the hold timeout (VDM_STATE_*_TIMEOUT).
  *   6. Issue every piece in this tick (one submission); a partial write first reads its edge blocks.
  *   7. When the last piece completed, leave the table (R5) and resolve, or reject with the first error.
- * Fast path (performance only, same steps): when the pool has a block at hand, the table is not blocked and the
- * plan has no hold, steps 2..6 of a read, and 4..6 of a whole-block write, run synchronously in the call, and the
- * request costs one promise; otherwise the general path above runs. writeBuffer() (X6 of src/nbd/export.ts) hands
- * the NBD server the block itself for a whole-block write, so the payload is copied once, from the socket.
+ * Fast path (performance only, same steps): when the pool has a block at hand, the table is not blocked, and the
+ * range lies inside one extent that maps to a device, steps 2..6 of a read, and 3..6 of a whole-block write, run
+ * synchronously in the call and the request is carried by one object of single-piece-io.ts (no promise); otherwise
+ * the general path above runs. writeBuffer() (X6 of src/nbd/export.ts) hands the NBD server the block itself for a
+ * whole-block write, so the payload is copied once, from the socket. read(), write() and WriteBuffer.commit()
+ * report to a Completion (X7 of export.ts): never before they returned.
  *
  * Invariants:
  *   V1. A request completes against one epoch's mapping: all its pieces come from one plan made while entered,
@@ -36,14 +38,15 @@
 import { constants } from 'node:os';
 import { VdmapError } from '../errors/error.js';
 import { deviceError } from '../errors/errno.js';
-import type { AllocationExtent, Export, ExportCapabilities, ReadBuffer, WriteBuffer, WriteZeroesOptions } from '../nbd/export.js';
+import type { AllocationExtent, Completion, Export, ExportCapabilities, ReadBuffer, WriteBuffer, WriteZeroesOptions } from '../nbd/export.js';
 import { Blocked, TableReader } from '../table/epoch-flip.js';
 import type { CopyIndex, TableViews } from '../table/layout.js';
-import { type Access, allocationRuns, clipPieces, devicesOf, type Hold, type Piece, planRange, ZeroPiece } from './extent-map.js';
+import { type Access, allocationRuns, clipPieces, devicesOf, type Hold, mapWithinExtent, type Piece, planRange, ZeroPiece } from './extent-map.js';
 import { type Fault, FaultReporter, type FaultSink } from './faults.js';
 import { FallocateMode, type IoEngine, WriteFlag } from './io-engine.js';
 import type { BufferPool, PoolBlock } from './buffer-pool.js';
 import type { WriteLocks } from './write-locks.js';
+import { type SinglePieceHost, SinglePieceRead, SinglePieceWrite } from './single-piece-io.js';
 
 export interface VirtualDiskOptions {
   name: string;
@@ -79,6 +82,10 @@ export class VirtualDisk implements Export {
   private readonly holdTimeoutMs: number;
   private readonly blockSize: number;
   private closed = false;
+  /** What the fast path's requests need of this disk (single-piece-io.ts). */
+  private readonly singlePieceHost: SinglePieceHost;
+  /** mapWithinExtent's answer, read at once by the fast path (one thread: no sharing). */
+  private readonly scratchPiece: Piece = { fd: 0, fileOffset: 0, rangeOffset: 0, length: 0 };
 
   constructor(private readonly options: VirtualDiskOptions) {
     const { blockSize } = options;
@@ -97,9 +104,15 @@ export class VirtualDisk implements Export {
       multiConn: true,
       minimumBlockSize: 1, preferredBlockSize: 4096, maximumBlockSize: MaxRequestBytes,
     };
+    this.singlePieceHost = {
+      engine: options.engine,
+      locks: options.locks,
+      exitTable: () => this.reader.exit(),
+      pieceFailure: (result, piece, what) => this.pieceFailure(result, piece, what),
+    };
   }
 
-  read(offset: number, length: number): Promise<ReadBuffer> {
+  read(offset: number, length: number, done: Completion<ReadBuffer>): void {
     const blockSize = this.blockSize;
     const start = offset - (offset % blockSize);
     const end = Math.ceil((offset + length) / blockSize) * blockSize;
@@ -108,37 +121,25 @@ export class VirtualDisk implements Export {
       this.checkRange(offset, length, true);
       block = length === 0 ? undefined : this.options.engine.pool.tryAllocate(end - start);
     } catch (error) {
-      return Promise.reject(error);
+      queueMicrotask(() => done.failed(error));
+      return;
     }
-    const now = block === undefined ? undefined : this.readNow(block, start, end - start, offset - start, length);
-    return now ?? this.readInSteps(offset, length);
+    if (block !== undefined && this.readNow(block, start, end - start, offset - start, length, done)) return;
+    this.readInSteps(offset, length).then((buffer) => done.succeeded(buffer), (error) => done.failed(error));
   }
 
-  /** The fast path of read(): undefined (nothing done, block released) when the table is blocked or holds the range. */
-  private readNow(block: PoolBlock, start: number, span: number, from: number, length: number): Promise<ReadBuffer> | undefined {
-    const pool = this.options.engine.pool;
+  /** The fast path of read(): false (nothing done, block released) unless the range is one mapped piece now. */
+  private readNow(block: PoolBlock, start: number, span: number, from: number, length: number, done: Completion<ReadBuffer>): boolean {
     const copy = this.reader.enter();
-    if (copy === Blocked) {
-      pool.release(block);
-      return undefined;
-    }
-    const plan = planRange(this.options.table, copy, start, span, 'read');
-    if (plan.hold !== undefined) {
+    if (copy !== Blocked) {
+      if (mapWithinExtent(this.options.table, copy, start, span, 'read', this.scratchPiece)) {
+        new SinglePieceRead(this.singlePieceHost, block, this.scratchPiece, from, length, done).start();
+        return true;
+      }
       this.reader.exit();
-      pool.release(block);
-      return undefined;
     }
-    return new Promise((resolve, reject) => {
-      this.issueAll(plan.pieces, 'read', (piece, done) => this.readPiece(piece, block, done), (failure) => {
-        this.reader.exit();
-        if (failure === undefined) {
-          resolve(new PoolReadBuffer(pool, block, from, length));
-        } else {
-          pool.release(block);
-          reject(failure);
-        }
-      });
-    });
+    this.options.engine.pool.release(block);
+    return false;
   }
 
   private async readInSteps(offset: number, length: number): Promise<ReadBuffer> {
@@ -155,7 +156,12 @@ export class VirtualDisk implements Export {
     return new PoolReadBuffer(pool, block, offset - start, length);
   }
 
-  async write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
+  write(offset: number, data: Uint8Array, fua: boolean, done: Completion<void>): void {
+    this.writeInSteps(offset, data, fua).then(() => done.succeeded(undefined), (error) => done.failed(error));
+  }
+
+  /** The general path of a write: any range, partial blocks by read-modify-write under exclusive stripes. */
+  private async writeInSteps(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
     this.checkWritable();
     this.checkRange(offset, data.length, true);
     if (data.length === 0) return;
@@ -165,7 +171,7 @@ export class VirtualDisk implements Export {
     const block = await pool.allocate(end - start);
     if (edges.length === 0) {
       block.bytes.set(data, 0);
-      return this.writeWholeBlocks(start, end, block, fua);
+      return this.writeWholeBlocksInSteps(start, end, block, fua ? WriteFlag.DATASYNC : 0);
     }
     try {
       const hold = await this.options.locks.exclusive(edges);
@@ -203,44 +209,45 @@ export class VirtualDisk implements Export {
   }
 
   /**
-   * Steps 3..7 for whole blocks already in `block`: shared write locks, then the table, then the device. Releases
-   * `block` when it settles, whatever the outcome.
+   * Steps 3..7 for whole blocks already in `block` (the fast path when it applies, else shared write locks, the
+   * table, the device). Releases `block` when it settles, whatever the outcome.
    * @internal (PoolWriteBuffer)
    */
-  async writeWholeBlocks(start: number, end: number, block: PoolBlock, fua: boolean): Promise<void> {
-    const pool = this.options.engine.pool;
+  writeWholeBlocks(start: number, end: number, block: PoolBlock, fua: boolean, done: Completion<void>): void {
+    const flags = fua ? WriteFlag.DATASYNC : 0;
+    if (this.writeNow(start, end - start, block, flags, done)) return;
+    this.writeWholeBlocksInSteps(start, end, block, flags).then(() => done.succeeded(undefined), (error) => done.failed(error));
+  }
+
+  /** The fast path of steps 3..7 of a whole-block write: false (nothing taken) unless it is one mapped piece now. */
+  private writeNow(start: number, span: number, block: PoolBlock, flags: number, done: Completion<void>): boolean {
+    if (this.closed) return false;
+    const locks = this.options.locks;
+    const stripe = locks.tryShareOne(start, start + span);
+    if (stripe < 0) return false;
+    const copy = this.reader.enter();
+    if (copy !== Blocked) {
+      if (mapWithinExtent(this.options.table, copy, start, span, 'write', this.scratchPiece)) {
+        new SinglePieceWrite(this.singlePieceHost, block, this.scratchPiece, flags, stripe, done).start();
+        return true;
+      }
+      this.reader.exit();
+    }
+    locks.releaseSharedStripe(stripe);
+    return false;
+  }
+
+  private async writeWholeBlocksInSteps(start: number, end: number, block: PoolBlock, flags: number): Promise<void> {
     try {
       const hold = await this.options.locks.shared(start, end);
       try {
-        const flags = fua ? WriteFlag.DATASYNC : 0;
-        await (this.writeNow(start, end - start, block, flags) ??
-          this.mapped('write', start, end - start, (pieces) => this.writePieces(pieces, block, flags)));
+        await this.mapped('write', start, end - start, (pieces) => this.writePieces(pieces, block, flags));
       } finally {
         hold.release();
       }
     } finally {
-      pool.release(block);
+      this.options.engine.pool.release(block);
     }
-  }
-
-  /** The fast path of steps 4..7 of a write: undefined (nothing done) when the table is blocked or holds the range. */
-  private writeNow(start: number, span: number, block: PoolBlock, flags: number): Promise<void> | undefined {
-    if (this.closed) return undefined;
-    const copy = this.reader.enter();
-    if (copy === Blocked) return undefined;
-    const plan = planRange(this.options.table, copy, start, span, 'write');
-    if (plan.hold !== undefined) {
-      this.reader.exit();
-      return undefined;
-    }
-    const engine = this.options.engine;
-    return new Promise((resolve, reject) => {
-      this.issueAll(plan.pieces, 'write', (piece, done) => engine.write(piece.fd, block, piece.rangeOffset, piece.length, piece.fileOffset, flags, done), (failure) => {
-        this.reader.exit();
-        if (failure === undefined) resolve();
-        else reject(failure);
-      });
-    });
   }
 
   /** Makes every write completed before the call durable: fdatasync on every device the disk maps into. */
@@ -253,8 +260,8 @@ export class VirtualDisk implements Export {
     this.checkWritable();
     this.checkRange(offset, length);
     const { inner, head, tail } = this.split(offset, length);
-    if (head) await this.write(head.offset, new Uint8Array(head.length), false);
-    if (tail) await this.write(tail.offset, new Uint8Array(tail.length), false);
+    if (head) await this.writeInSteps(head.offset, new Uint8Array(head.length), false);
+    if (tail) await this.writeInSteps(tail.offset, new Uint8Array(tail.length), false);
     if (inner.length > 0) {
       const access: Access = options.noHole ? 'zero-allocated' : 'zero';
       const hold = await this.options.locks.shared(inner.offset, inner.offset + inner.length);
@@ -484,31 +491,20 @@ export class VirtualDisk implements Export {
   private all(pieces: readonly Piece[], what: string, issue: (piece: Piece, done: (result: number) => void) => void): Promise<void> {
     if (pieces.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.issueAll(pieces, what, issue, (failure) => {
+      let remaining = pieces.length;
+      let failure: VdmapError | undefined;
+      const start = (piece: Piece) => issue(piece, (result) => {
+        if (result > 0 && result < piece.length && failure === undefined) {
+          start({ fd: piece.fd, fileOffset: piece.fileOffset + result, rangeOffset: piece.rangeOffset + result, length: piece.length - result });
+          return;
+        }
+        if (failure === undefined && result !== piece.length) failure = this.pieceFailure(result, piece, what);
+        if (--remaining > 0) return;
         if (failure === undefined) resolve();
         else reject(failure);
       });
+      for (const piece of pieces) start(piece);
     });
-  }
-
-  /** all() without its promise: `settled` runs once, after every piece completed, with the first failure if any. */
-  private issueAll(pieces: readonly Piece[], what: string, issue: (piece: Piece, done: (result: number) => void) => void,
-    settled: (failure: VdmapError | undefined) => void): void {
-    let remaining = pieces.length;
-    let failure: VdmapError | undefined;
-    if (remaining === 0) {
-      settled(undefined);
-      return;
-    }
-    const start = (piece: Piece) => issue(piece, (result) => {
-      if (result > 0 && result < piece.length && failure === undefined) {
-        start({ fd: piece.fd, fileOffset: piece.fileOffset + result, rangeOffset: piece.rangeOffset + result, length: piece.length - result });
-        return;
-      }
-      if (failure === undefined && result !== piece.length) failure = this.pieceFailure(result, piece, what);
-      if (--remaining === 0) settled(failure);
-    });
-    for (const piece of pieces) start(piece);
   }
 
   private pieceFailure(result: number, piece: Piece, what: string): VdmapError {
@@ -559,10 +555,13 @@ class PoolWriteBuffer implements WriteBuffer {
     this.bytes = block.bytes.subarray(0, length);
   }
 
-  commit(fua: boolean): Promise<void> {
-    if (this.settled) return Promise.reject(new VdmapError('VDM_INTERNAL', 'a write buffer was committed or abandoned twice'));
+  commit(fua: boolean, done: Completion<void>): void {
+    if (this.settled) {
+      queueMicrotask(() => done.failed(new VdmapError('VDM_INTERNAL', 'a write buffer was committed or abandoned twice')));
+      return;
+    }
     this.settled = true;
-    return this.disk.writeWholeBlocks(this.offset, this.offset + this.bytes.length, this.block, fua);
+    this.disk.writeWholeBlocks(this.offset, this.offset + this.bytes.length, this.block, fua, done);
   }
 
   abandon(): void {

@@ -21,6 +21,7 @@
  */
 
 const StripeShift = 20;
+const RegionSize = 2 ** StripeShift;
 export const StripeCount = 4096;
 const Exclusive = -1;
 
@@ -39,6 +40,22 @@ export class WriteLocks {
       if (blocker === undefined) return new StripeHold(this, stripes, false);
       await this.waitFor(blocker);
     }
+  }
+
+  /**
+   * The data path's shared(), without a promise or an allocation: when [start, end) lies in one region whose
+   * stripe is not held exclusively, takes that stripe shared and returns it; otherwise returns -1 and takes
+   * nothing (call shared()). Pair with releaseSharedStripe (W3).
+   */
+  tryShareOne(start: number, end: number): number {
+    const stripe = stripeOf(start);
+    if (Math.floor(start / RegionSize) !== Math.floor((end - 1) / RegionSize)) return -1;
+    return this.tryOne(stripe, false) ? stripe : -1;
+  }
+
+  releaseSharedStripe(stripe: number): void {
+    Atomics.sub(this.stripes, stripe, 1);
+    Atomics.notify(this.stripes, stripe);
   }
 
   /** Takes the stripes of the given byte positions exclusively, for a read-modify-write of their blocks. */
@@ -105,12 +122,12 @@ export class StripeHold {
 }
 
 function stripeOf(position: number): number {
-  return Math.floor(position / 2 ** StripeShift) % StripeCount;
+  return Math.floor(position / RegionSize) % StripeCount;
 }
 
 function stripesOf(start: number, end: number): number[] {
-  const first = Math.floor(start / 2 ** StripeShift);
-  const last = Math.floor((end - 1) / 2 ** StripeShift);
+  const first = Math.floor(start / RegionSize);
+  const last = Math.floor((end - 1) / RegionSize);
   if (last - first + 1 >= StripeCount) return Array.from({ length: StripeCount }, (_, i) => i);
   const stripes = new Set<number>();
   for (let region = first; region <= last; region++) stripes.add(region % StripeCount);

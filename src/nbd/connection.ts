@@ -25,7 +25,7 @@ import type { NegotiatedSession } from './export-terms.js';
 import { negotiate } from './handshake.js';
 import { INTEROPERABLE_PAYLOAD_LENGTH } from './protocol.js';
 import { SocketReader } from './socket-reader.js';
-import { Transmission } from './transmission.js';
+import { type RequestMeter, Transmission } from './transmission.js';
 import { SocketTransport, type Transport } from './transport.js';
 
 export interface ConnectionOptions {
@@ -51,6 +51,8 @@ export interface ConnectionOptions {
   onError?: (record: ErrorRecord) => void;
   /** Called once when the handshake is over and transmission begins. */
   onTransmission?: (exportName: string) => void;
+  /** The meter for requests on the chosen export (X9 of transmission.ts), asked once when transmission begins. */
+  meterFor?: (exportName: string) => RequestMeter | undefined;
 }
 
 const defaults = {
@@ -118,6 +120,7 @@ export async function serveTransport(transport: Transport, registry: ExportRegis
     maxDescriptors: settings.maxDescriptors,
     endTimeoutMs: settings.endTimeoutMs,
     onError: report,
+    meter: options.meterFor?.(session.exportName),
   });
   const onAbort = (): void => transmission.shutdown();
   if (signal?.aborted) transmission.shutdown();

@@ -17,7 +17,18 @@
  *       arrives and calls commit() (exactly as it would have called write() with those bytes) or abandon(), once.
  *       It returns undefined whenever it cannot help right now (no memory at hand, an unaligned request...): the
  *       server then passes the payload to write(). It saves the copy of the payload into the export's own memory.
+ *   X7. The data path (read, write, WriteBuffer.commit) reports to a Completion rather than returning a promise, so
+ *       a request costs no promise, no closure and no microtask hop. `done` is called exactly once, and never
+ *       before the call that was given it returned: an export that fails at once defers the call
+ *       (queueMicrotask), so the server is never re-entered while it parses. The rarer commands return promises.
+ *       readFrom() and writeTo() below give a promise for callers that are not on the data path.
  */
+
+/** Where a data-path call reports its outcome (X7). */
+export interface Completion<T> {
+  succeeded(value: T): void;
+  failed(error: unknown): void;
+}
 
 export interface ReadBuffer {
   /** The requested bytes, exactly `length` long. Valid until release(). */
@@ -63,8 +74,8 @@ export interface WriteZeroesOptions {
 export interface WriteBuffer {
   /** Exactly the payload's length; the server fills all of it before commit(). */
   readonly bytes: Uint8Array;
-  /** Writes the filled bytes, as write(offset, bytes, fua) would, and frees the memory once it settles. */
-  commit(fua: boolean): Promise<void>;
+  /** Writes the filled bytes, as write(offset, bytes, fua, done) would, and frees the memory once it settles (X7). */
+  commit(fua: boolean, done: Completion<void>): void;
   /** Frees the memory without writing (the payload never arrived in full). */
   abandon(): void;
 }
@@ -75,8 +86,10 @@ export interface Export {
   /** Size in bytes. */
   readonly size: number;
   readonly capabilities: ExportCapabilities;
-  read(offset: number, length: number): Promise<ReadBuffer>;
-  write(offset: number, data: Uint8Array, fua: boolean): Promise<void>;
+  /** X4, X7. */
+  read(offset: number, length: number, done: Completion<ReadBuffer>): void;
+  /** X3, X7. */
+  write(offset: number, data: Uint8Array, fua: boolean, done: Completion<void>): void;
   /** X6: memory for the payload of a WRITE of `length` bytes at `offset`, or undefined. */
   writeBuffer?(offset: number, length: number): WriteBuffer | undefined;
   flush(): Promise<void>;
@@ -94,4 +107,19 @@ export interface ExportRegistry {
   get(name: string): Export | undefined;
   /** Export served to clients that ask for the empty name. */
   defaultName(): string | undefined;
+}
+
+/** read() as a promise, for callers off the data path (control I/O, tools, tests). */
+export function readFrom(target: Export, offset: number, length: number): Promise<ReadBuffer> {
+  return new Promise((resolve, reject) => target.read(offset, length, { succeeded: resolve, failed: reject }));
+}
+
+/** write() as a promise, for callers off the data path. */
+export function writeTo(target: Export, offset: number, data: Uint8Array, fua = false): Promise<void> {
+  return new Promise((resolve, reject) => target.write(offset, data, fua, { succeeded: resolve, failed: reject }));
+}
+
+/** WriteBuffer.commit() as a promise, for callers off the data path. */
+export function commitWrite(buffer: WriteBuffer, fua = false): Promise<void> {
+  return new Promise((resolve, reject) => buffer.commit(fua, { succeeded: resolve, failed: reject }));
 }

@@ -24,7 +24,10 @@
  *       shutdown(): new requests fail with ESHUTDOWN; once in-flight reaches zero the transport ends.
  *   X7. run() resolves only when the transport has closed and every export call has settled; a ReadBuffer that
  *       completes after the transport closed is released at once; a WriteBuffer being filled is abandoned.
- *   X8. Per request: no closure and no BigInt; pooled request slots carry pre-bound callbacks.
+ *   X8. Per request: no closure, no promise and no BigInt on the data path: a pooled request slot is the
+ *       Completion the export reports to (X7 of export.ts); the rarer commands' promises settle into it.
+ *   X9. The meter, when given, hears of every request the export settled, once, with the seconds from its
+ *       parsing to its reply.
  *
  * Thread: whichever runs the connection (main or a worker); export completions run on the same thread.
  * Error codes: VDM_NBD_PROTOCOL_VIOLATION (reported through onError on a hard disconnect); everything a
@@ -33,7 +36,7 @@
 import { type ErrorRecord, toErrorRecord, VdmapError } from '../errors/error.js';
 import { allocationDescriptors } from './block-status.js';
 import { nbdErrorOf } from './errors.js';
-import type { AllocationExtent, Export, ReadBuffer, WriteBuffer } from './export.js';
+import type { AllocationExtent, Completion, Export, ReadBuffer, WriteBuffer } from './export.js';
 import type { NegotiatedSession } from './export-terms.js';
 import {
   NBD_CMD_BLOCK_STATUS,
@@ -65,12 +68,19 @@ export interface TransmissionSettings {
   /** How long an ended transport may wait for the client to close before it is destroyed (ms). */
   endTimeoutMs: number;
   onError: (record: ErrorRecord) => void;
+  /** X9. */
+  meter?: RequestMeter;
+}
+
+/** Told of every request the export settled (X9): for metrics. `command` is an NBD_CMD_* value. */
+export interface RequestMeter {
+  settled(command: number, bytes: number, seconds: number, failed: boolean): void;
 }
 
 const TWO_TO_32 = 4294967296;
 
-/** One request between validation and reply. Pooled (X8): the callbacks are bound once per slot. */
-class InflightRequest {
+/** One request between validation and reply. Pooled (X8): it is the Completion its export call reports to. */
+class InflightRequest implements Completion<unknown> {
   handleHigh = 0;
   handleLow = 0;
   type = 0;
@@ -82,12 +92,17 @@ class InflightRequest {
   payload: Uint8Array | null = null;
   /** The export's memory the payload is being assembled into (X4), if it offered some. */
   writeBuffer: WriteBuffer | null = null;
-  readonly onSuccess: (value: unknown) => void;
-  readonly onFailure: (error: unknown) => void;
+  /** performance.now() when parsed, when metered (X9). */
+  startedAt = 0;
 
-  constructor(owner: Transmission) {
-    this.onSuccess = (value) => owner.completed(this, value);
-    this.onFailure = (error) => owner.failed(this, error);
+  constructor(private readonly owner: Transmission) {}
+
+  succeeded(value: unknown): void {
+    this.owner.completed(this, value);
+  }
+
+  failed(error: unknown): void {
+    this.owner.failed(this, error);
   }
 }
 
@@ -304,7 +319,7 @@ export class Transmission {
     }
   }
 
-  /** Step 2: one call on the export; its settlement comes back through the slot's bound callbacks. */
+  /** Step 2: one call on the export; its outcome comes back to the slot (X8). */
   private execute(slot: InflightRequest): void {
     const target = this.target;
     const fua = (slot.flags & NBD_CMD_FLAG_FUA) !== 0;
@@ -312,11 +327,12 @@ export class Transmission {
     try {
       switch (slot.type) {
         case NBD_CMD_READ:
-          pending = target.read(slot.offset, slot.length);
-          break;
+          target.read(slot.offset, slot.length, slot);
+          return;
         case NBD_CMD_WRITE:
-          pending = slot.writeBuffer !== null ? slot.writeBuffer.commit(fua) : target.write(slot.offset, slot.payload as Uint8Array, fua);
-          break;
+          if (slot.writeBuffer !== null) slot.writeBuffer.commit(fua, slot);
+          else target.write(slot.offset, slot.payload as Uint8Array, fua, slot);
+          return;
         case NBD_CMD_FLUSH:
           pending = target.flush();
           break;
@@ -342,11 +358,12 @@ export class Transmission {
       this.failed(slot, error);
       return;
     }
-    pending.then(slot.onSuccess, slot.onFailure);
+    pending.then((value) => slot.succeeded(value), (error) => slot.failed(error));
   }
 
   /** Step 3 on success. Called by the slot (X8). */
   completed(slot: InflightRequest, value: unknown): void {
+    this.meter(slot, false);
     if (this.closed) {
       if (slot.type === NBD_CMD_READ) releaseQuietly(value as ReadBuffer);
     } else if (slot.type === NBD_CMD_READ) {
@@ -362,9 +379,18 @@ export class Transmission {
 
   /** Step 3 on failure. Called by the slot (X8). */
   failed(slot: InflightRequest, error: unknown): void {
+    this.meter(slot, true);
     if (!this.closed) this.replyFailure(slot, error);
     this.flushIfLast();
     this.recycle(slot);
+  }
+
+  /** X9. */
+  private meter(slot: InflightRequest, failed: boolean): void {
+    const meter = this.settings.meter;
+    if (meter === undefined) return;
+    const bytes = slot.type === NBD_CMD_FLUSH || slot.type === NBD_CMD_BLOCK_STATUS ? 0 : slot.length;
+    meter.settled(slot.type, bytes, (performance.now() - slot.startedAt) / 1000, failed);
   }
 
   /**
@@ -422,6 +448,7 @@ export class Transmission {
     slot.offset = offset;
     slot.length = length;
     slot.cost = type === NBD_CMD_READ || type === NBD_CMD_WRITE ? length : 0;
+    slot.startedAt = this.settings.meter === undefined ? 0 : performance.now();
     this.inflight++;
     this.inflightBytes += slot.cost;
     return slot;

@@ -162,6 +162,14 @@ export function copyExtentSizeLog2(views: TableViews, copy: CopyIndex): number {
   return views.words[views.copyBase[copy] + CopyExtentSizeLog2];
 }
 
+/** Powers of two up to 2^63, so the data path never calls Math.pow for an extent size. */
+const PowersOfTwo = Float64Array.from({ length: 64 }, (_, n) => 2 ** n);
+
+/** Bytes per extent of the copy: 2 ** copyExtentSizeLog2, by table lookup. */
+export function copyExtentSize(views: TableViews, copy: CopyIndex): number {
+  return PowersOfTwo[views.words[views.copyBase[copy] + CopyExtentSizeLog2]];
+}
+
 export function copyDeviceCount(views: TableViews, copy: CopyIndex): number {
   return views.words[views.copyBase[copy] + CopyDeviceCount];
 }

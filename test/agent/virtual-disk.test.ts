@@ -10,6 +10,7 @@ import { openSync, readSync, closeSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExtentState, NoDevice } from '../../src/table/document.js';
 import { VdmapError } from '../../src/errors/error.js';
+import { readFrom, writeTo } from '../../src/nbd/export.js';
 import { cleanupDevices, isRoot, loopDevice, smallTmpfs, sparseFile } from '../support/devices.js';
 import { DiskFixture, pattern } from './fixtures/disk.js';
 
@@ -41,7 +42,7 @@ describe('virtual disk data path', () => {
     const disk = await shuffledDisk();
     try {
       const data = pattern(0, extentSize * extentCount, 1);
-      await disk.vdisk.write(0, data, false);
+      await writeTo(disk.vdisk, 0, data, false);
       for (const extent of [0, 1, 17, 31]) {
         const { device, physicalExtent } = shuffled(extent);
         const onDevice = deviceBytes(disk.options.devices[device], physicalExtent * extentSize, extentSize);
@@ -57,8 +58,8 @@ describe('virtual disk data path', () => {
     try {
       const offset = extentSize - 4096;
       const data = pattern(offset, 3 * extentSize, 2);
-      await disk.vdisk.write(offset, data, false);
-      const result = await disk.vdisk.read(offset, data.length);
+      await writeTo(disk.vdisk, offset, data, false);
+      const result = await readFrom(disk.vdisk, offset, data.length);
       assert.deepEqual(result.bytes, data);
       result.release();
     } finally {
@@ -70,17 +71,17 @@ describe('virtual disk data path', () => {
     const disk = await shuffledDisk();
     try {
       const base = pattern(0, 4 * extentSize, 3);
-      await disk.vdisk.write(0, base, false);
+      await writeTo(disk.vdisk, 0, base, false);
       const expected = base.slice();
       for (const [offset, length] of [[1, 1], [511, 2], [4095, 4098], [extentSize - 7, 100], [3 * extentSize + 13, 999]]) {
         const data = pattern(offset, length, 99);
-        await disk.vdisk.write(offset, data, false);
+        await writeTo(disk.vdisk, offset, data, false);
         expected.set(data, offset);
       }
-      const result = await disk.vdisk.read(0, 4 * extentSize);
+      const result = await readFrom(disk.vdisk, 0, 4 * extentSize);
       assert.deepEqual(result.bytes, expected);
       result.release();
-      const odd = await disk.vdisk.read(4095, 3);
+      const odd = await readFrom(disk.vdisk, 4095, 3);
       assert.deepEqual(odd.bytes, expected.subarray(4095, 4098));
       odd.release();
     } finally {
@@ -91,10 +92,10 @@ describe('virtual disk data path', () => {
   it('loses no write when many partial writes to the same block are in flight at once', async () => {
     const disk = await shuffledDisk();
     try {
-      await disk.vdisk.write(0, new Uint8Array(4096), false);
-      const writes = Array.from({ length: 64 }, (_, i) => disk.vdisk.write(i * 64, new Uint8Array(64).fill(i + 1), false));
+      await writeTo(disk.vdisk, 0, new Uint8Array(4096), false);
+      const writes = Array.from({ length: 64 }, (_, i) => writeTo(disk.vdisk, i * 64, new Uint8Array(64).fill(i + 1), false));
       await Promise.all(writes);
-      const result = await disk.vdisk.read(0, 4096);
+      const result = await readFrom(disk.vdisk, 0, 4096);
       for (let i = 0; i < 64; i++) assert.ok(result.bytes.subarray(i * 64, (i + 1) * 64).every((b) => b === i + 1), `slice ${i} lost`);
       result.release();
     } finally {
@@ -106,9 +107,28 @@ describe('virtual disk data path', () => {
     const disk = await shuffledDisk();
     try {
       const size = extentSize * extentCount;
-      await assert.rejects(disk.vdisk.read(size - 10, 11), isCode('VDM_IO_OUT_OF_RANGE'));
-      await assert.rejects(disk.vdisk.write(size, new Uint8Array(1), false), isCode('VDM_IO_OUT_OF_RANGE'));
-      await assert.rejects(disk.vdisk.read(-1, 1), isCode('VDM_IO_OUT_OF_RANGE'));
+      await assert.rejects(readFrom(disk.vdisk, size - 10, 11), isCode('VDM_IO_OUT_OF_RANGE'));
+      await assert.rejects(writeTo(disk.vdisk, size, new Uint8Array(1), false), isCode('VDM_IO_OUT_OF_RANGE'));
+      await assert.rejects(readFrom(disk.vdisk, -1, 1), isCode('VDM_IO_OUT_OF_RANGE'));
+    } finally {
+      disk.close();
+    }
+  });
+
+  it('reports to the Completion only after read() and write() returned, even for a request refused at once', async () => {
+    const disk = await shuffledDisk();
+    try {
+      const size = extentSize * extentCount;
+      const heard: string[] = [];
+      const outcome = (name: string) => new Promise<unknown>((resolve) => {
+        const done = { succeeded: () => { heard.push(name); resolve(undefined); }, failed: (error: unknown) => { heard.push(name); resolve(error); } };
+        if (name === 'read') disk.vdisk.read(size, 1, done);
+        else disk.vdisk.write(size, new Uint8Array(1), false, done);
+        heard.push(`${name} returned`);
+      });
+      const [readError, writeError] = await Promise.all([outcome('read'), outcome('write')]);
+      assert.deepEqual(heard.slice(0, 2), ['read returned', 'write returned']);
+      assert.ok(isCode('VDM_IO_OUT_OF_RANGE')(readError) && isCode('VDM_IO_OUT_OF_RANGE')(writeError));
     } finally {
       disk.close();
     }
@@ -117,7 +137,7 @@ describe('virtual disk data path', () => {
   it('flushes every device of the disk', async () => {
     const disk = await shuffledDisk();
     try {
-      await disk.vdisk.write(0, pattern(0, 8192, 4), true);
+      await writeTo(disk.vdisk, 0, pattern(0, 8192, 4), true);
       await disk.vdisk.flush();
     } finally {
       disk.close();
@@ -127,9 +147,9 @@ describe('virtual disk data path', () => {
   it('zeroes a range, including partial blocks at its edges', async () => {
     const disk = await shuffledDisk();
     try {
-      await disk.vdisk.write(0, pattern(0, 3 * extentSize, 5), false);
+      await writeTo(disk.vdisk, 0, pattern(0, 3 * extentSize, 5), false);
       await disk.vdisk.writeZeroes(100, 2 * extentSize, { noHole: true, fastZero: false }, false);
-      const result = await disk.vdisk.read(0, 3 * extentSize);
+      const result = await readFrom(disk.vdisk, 0, 3 * extentSize);
       assert.deepEqual(result.bytes.subarray(0, 100), pattern(0, 100, 5));
       assert.ok(result.bytes.subarray(100, 100 + 2 * extentSize).every((b) => b === 0));
       assert.deepEqual(result.bytes.subarray(100 + 2 * extentSize), pattern(100 + 2 * extentSize, extentSize - 100, 5));
@@ -142,9 +162,9 @@ describe('virtual disk data path', () => {
   it('trims whole blocks so they read back as zeroes on a file device', async () => {
     const disk = await shuffledDisk();
     try {
-      await disk.vdisk.write(0, pattern(0, extentSize, 6), false);
+      await writeTo(disk.vdisk, 0, pattern(0, extentSize, 6), false);
       await disk.vdisk.trim(0, extentSize, false);
-      const result = await disk.vdisk.read(0, extentSize);
+      const result = await readFrom(disk.vdisk, 0, extentSize);
       assert.ok(result.bytes.every((b) => b === 0));
       result.release();
     } finally {
@@ -157,8 +177,8 @@ describe('virtual disk data path', () => {
     const disk = await DiskFixture.open({ devices: [device], extentSize, extentCount, map: (i) => ({ device: 0, physicalExtent: extentCount - 1 - i, state: 0 }) });
     try {
       const data = pattern(0, extentSize * extentCount, 7);
-      await disk.vdisk.write(0, data, true);
-      const result = await disk.vdisk.read(0, data.length);
+      await writeTo(disk.vdisk, 0, data, true);
+      const result = await readFrom(disk.vdisk, 0, data.length);
       assert.deepEqual(result.bytes, data);
       result.release();
       assert.deepEqual(deviceBytes(device, (extentCount - 1) * extentSize, extentSize), data.subarray(0, extentSize));
@@ -172,10 +192,10 @@ describe('virtual disk table states', () => {
   it('holds a read of an INVALID extent, faults once, and completes when the controller fixes the entry', async () => {
     const disk = await shuffledDisk();
     try {
-      await disk.vdisk.write(3 * extentSize, pattern(0, extentSize, 8), false);
+      await writeTo(disk.vdisk, 3 * extentSize, pattern(0, extentSize, 8), false);
       await disk.setEntry(3, { device: NoDevice, physicalExtent: 0, state: ExtentState.Invalid });
       let done = false;
-      const reads = [disk.vdisk.read(3 * extentSize, 4096), disk.vdisk.read(3 * extentSize + 4096, 4096)];
+      const reads = [readFrom(disk.vdisk, 3 * extentSize, 4096), readFrom(disk.vdisk, 3 * extentSize + 4096, 4096)];
       void Promise.all(reads).then(() => { done = true; });
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal(done, false, 'the read must be held');
@@ -193,7 +213,7 @@ describe('virtual disk table states', () => {
     const disk = await shuffledDisk(100);
     try {
       await disk.setEntry(5, { device: NoDevice, physicalExtent: 0, state: ExtentState.Invalid });
-      await assert.rejects(disk.vdisk.read(5 * extentSize, 512), isCode('VDM_STATE_INVALID_TIMEOUT'));
+      await assert.rejects(readFrom(disk.vdisk, 5 * extentSize, 512), isCode('VDM_STATE_INVALID_TIMEOUT'));
     } finally {
       disk.close();
     }
@@ -202,19 +222,19 @@ describe('virtual disk table states', () => {
   it('lets reads pass a NOWRITE extent and holds writes until the state is cleared', async () => {
     const disk = await shuffledDisk();
     try {
-      await disk.vdisk.write(2 * extentSize, pattern(0, 4096, 9), false);
+      await writeTo(disk.vdisk, 2 * extentSize, pattern(0, 4096, 9), false);
       await disk.setEntry(2, { ...shuffled(2), state: ExtentState.NoWrite });
-      const read = await disk.vdisk.read(2 * extentSize, 4096);
+      const read = await readFrom(disk.vdisk, 2 * extentSize, 4096);
       assert.deepEqual(read.bytes, pattern(0, 4096, 9));
       read.release();
       let written = false;
-      const write = disk.vdisk.write(2 * extentSize, pattern(0, 4096, 10), false).then(() => { written = true; });
+      const write = writeTo(disk.vdisk, 2 * extentSize, pattern(0, 4096, 10), false).then(() => { written = true; });
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal(written, false);
       assert.equal(disk.faults.at(-1)?.kind, 'nowrite');
       await disk.setEntry(2, shuffled(2));
       await write;
-      const after = await disk.vdisk.read(2 * extentSize, 4096);
+      const after = await readFrom(disk.vdisk, 2 * extentSize, 4096);
       assert.deepEqual(after.bytes, pattern(0, 4096, 10));
       after.release();
     } finally {
@@ -226,7 +246,7 @@ describe('virtual disk table states', () => {
     const disk = await shuffledDisk(100);
     try {
       await disk.setEntry(2, { ...shuffled(2), state: ExtentState.NoWrite });
-      await assert.rejects(disk.vdisk.write(2 * extentSize, new Uint8Array(4096), false), isCode('VDM_STATE_NOWRITE_TIMEOUT'));
+      await assert.rejects(writeTo(disk.vdisk, 2 * extentSize, new Uint8Array(4096), false), isCode('VDM_STATE_NOWRITE_TIMEOUT'));
     } finally {
       disk.close();
     }
@@ -236,9 +256,9 @@ describe('virtual disk table states', () => {
     const disk = await shuffledDisk();
     try {
       await disk.setEntry(7, { device: NoDevice, physicalExtent: 0, state: ExtentState.Invalid });
-      const held = disk.vdisk.read(7 * extentSize, 4096);
-      await disk.vdisk.write(8 * extentSize, pattern(0, 4096, 11), false);
-      const other = await disk.vdisk.read(8 * extentSize, 4096);
+      const held = readFrom(disk.vdisk, 7 * extentSize, 4096);
+      await writeTo(disk.vdisk, 8 * extentSize, pattern(0, 4096, 11), false);
+      const other = await readFrom(disk.vdisk, 8 * extentSize, 4096);
       assert.deepEqual(other.bytes, pattern(0, 4096, 11));
       other.release();
       await disk.setEntry(7, shuffled(7));
@@ -251,12 +271,12 @@ describe('virtual disk table states', () => {
   it('reads an unallocated (ZERO) extent as zeroes and holds writes to it for allocation', async () => {
     const disk = await shuffledDisk();
     try {
-      await disk.vdisk.write(4 * extentSize, pattern(0, 4096, 12), false);
+      await writeTo(disk.vdisk, 4 * extentSize, pattern(0, 4096, 12), false);
       await disk.setEntry(4, { device: NoDevice, physicalExtent: 0, state: ExtentState.Zero });
-      const read = await disk.vdisk.read(4 * extentSize, 4096);
+      const read = await readFrom(disk.vdisk, 4 * extentSize, 4096);
       assert.ok(read.bytes.every((b) => b === 0));
       read.release();
-      const write = disk.vdisk.write(4 * extentSize, pattern(0, 4096, 13), false);
+      const write = writeTo(disk.vdisk, 4 * extentSize, pattern(0, 4096, 13), false);
       await new Promise((resolve) => setTimeout(resolve, 30));
       assert.equal(disk.faults.at(-1)?.kind, 'unallocated');
       await disk.setEntry(4, shuffled(4));
@@ -286,7 +306,7 @@ describe('virtual disk table states', () => {
   it('fails held requests with VDM_IO_CLOSED when the disk closes', async () => {
     const disk = await shuffledDisk();
     await disk.setEntry(6, { device: NoDevice, physicalExtent: 0, state: ExtentState.Invalid });
-    const held = disk.vdisk.read(6 * extentSize, 4096);
+    const held = readFrom(disk.vdisk, 6 * extentSize, 4096);
     await new Promise((resolve) => setTimeout(resolve, 20));
     disk.close();
     await assert.rejects(held, isCode('VDM_IO_CLOSED'));
@@ -302,7 +322,7 @@ describe('virtual disk device errors', () => {
     truncateSync(path, extentSize * extentCount);
     const disk = await DiskFixture.open({ devices: [path], extentSize, extentCount, map: (i) => ({ device: 0, physicalExtent: i, state: 0 }) });
     try {
-      await assert.rejects(disk.vdisk.write(0, pattern(0, 2 * 1024 * 1024, 14), false), isCode('VDM_IO_NOSPACE'));
+      await assert.rejects(writeTo(disk.vdisk, 0, pattern(0, 2 * 1024 * 1024, 14), false), isCode('VDM_IO_NOSPACE'));
       assert.equal(disk.faults.at(-1)?.kind, 'device-error');
       assert.equal(disk.faults.at(-1)?.error?.code, 'VDM_IO_NOSPACE');
     } finally {
@@ -315,8 +335,8 @@ describe('virtual disk device errors', () => {
     const disk = await DiskFixture.open({ devices: [device], extentSize, extentCount: 4, map: (i) => ({ device: 0, physicalExtent: i, state: 0 }) });
     try {
       // The kernel fails the write with EPERM (the device is opened, the write refused).
-      await assert.rejects(disk.vdisk.write(0, pattern(0, 4096, 15), false), (e: unknown) => e instanceof VdmapError && e.code === 'VDM_IO_READ_ONLY' && e.details?.errno === 'EPERM');
-      const read = await disk.vdisk.read(0, 4096);
+      await assert.rejects(writeTo(disk.vdisk, 0, pattern(0, 4096, 15), false), (e: unknown) => e instanceof VdmapError && e.code === 'VDM_IO_READ_ONLY' && e.details?.errno === 'EPERM');
+      const read = await readFrom(disk.vdisk, 0, 4096);
       read.release();
     } finally {
       disk.close();
@@ -327,7 +347,7 @@ describe('virtual disk device errors', () => {
     const small = sparseFile(extentSize);
     const disk = await DiskFixture.open({ devices: [small], extentSize, extentCount: 2, map: (i) => ({ device: 0, physicalExtent: i, state: 0 }) });
     try {
-      await assert.rejects(disk.vdisk.read(extentSize, 4096), isCode('VDM_IO_DEVICE'));
+      await assert.rejects(readFrom(disk.vdisk, extentSize, 4096), isCode('VDM_IO_DEVICE'));
     } finally {
       disk.close();
     }

@@ -6,11 +6,13 @@
  * bytes in use; error codes.
  */
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { VdmapError } from '../../src/errors/error.js';
+import { commitWrite, readFrom } from '../../src/nbd/export.js';
 import { ExtentState } from '../../src/table/document.js';
-import { cleanupDevices, sparseFile } from '../support/devices.js';
+import { cleanupDevices, isRoot, smallTmpfs, sparseFile } from '../support/devices.js';
 import { DiskFixture, type Mapping, pattern } from './fixtures/disk.js';
 
 const extentSize = 64 * 1024;
@@ -42,10 +44,10 @@ describe('VirtualDisk.writeBuffer', () => {
       assert.ok(buffer !== undefined);
       assert.equal(buffer.bytes.length, data.length);
       buffer.bytes.set(data);
-      await buffer.commit(false);
+      await commitWrite(buffer, false);
       assert.deepEqual(deviceBytes(disk.options.devices[0], reversed(2).physicalExtent * extentSize + extentSize - 8192, 8192), data.subarray(0, 8192));
       assert.deepEqual(deviceBytes(disk.options.devices[0], reversed(3).physicalExtent * extentSize, 8192), data.subarray(8192));
-      const back = await disk.vdisk.read(offset, data.length);
+      const back = await readFrom(disk.vdisk, offset, data.length);
       assert.deepEqual(back.bytes, data);
       back.release();
     } finally {
@@ -78,9 +80,9 @@ describe('VirtualDisk.writeBuffer', () => {
       const abandoned = disk.vdisk.writeBuffer(8192, 8192)!;
       assert.ok(pool.inUse > before);
       abandoned.abandon();
-      await committed.commit(true);
+      await commitWrite(committed, true);
       assert.equal(pool.inUse, before);
-      await assert.rejects(committed.commit(false), (error: unknown) => error instanceof VdmapError && error.code === 'VDM_INTERNAL');
+      await assert.rejects(commitWrite(committed, false), (error: unknown) => error instanceof VdmapError && error.code === 'VDM_INTERNAL');
     } finally {
       disk.close();
     }
@@ -92,11 +94,36 @@ describe('VirtualDisk.writeBuffer', () => {
       const pool = disk.engine.pool;
       const before = pool.inUse;
       const buffer = disk.vdisk.writeBuffer(0, 4096)!;
-      await assert.rejects(buffer.commit(false), (error: unknown) => error instanceof VdmapError && error.code === 'VDM_STATE_INVALID_TIMEOUT');
+      await assert.rejects(commitWrite(buffer, false), (error: unknown) => error instanceof VdmapError && error.code === 'VDM_STATE_INVALID_TIMEOUT');
       assert.equal(pool.inUse, before);
       assert.ok(disk.faults.some((fault) => fault.extent === 0 && fault.operation === 'write'));
     } finally {
       disk.close();
     }
   });
+
+  it('fails a single-extent commit on a full device with VDM_IO_NOSPACE, and gives back its block and write lock', { skip: !isRoot() && 'needs root to mount tmpfs' }, async () => {
+    const mount = smallTmpfs(4 * extentSize);
+    const path = join(mount, 'device.img');
+    writeFileSync(path, '');
+    truncateSync(path, extentSize * extentCount);
+    const disk = await DiskFixture.open({ devices: [path], extentSize, extentCount, map: reversed, holdTimeoutMs: 200 });
+    try {
+      const pool = disk.engine.pool;
+      const before = pool.inUse;
+      let failure: unknown;
+      for (let extent = 0; extent < extentCount && failure === undefined; extent++) {
+        const buffer = disk.vdisk.writeBuffer(extent * extentSize, extentSize)!;
+        buffer.bytes.fill(extent + 1);
+        await commitWrite(buffer, false).catch((error: unknown) => { failure = error; });
+      }
+      assert.ok(failure instanceof VdmapError && failure.code === 'VDM_IO_NOSPACE', `expected VDM_IO_NOSPACE, got ${String(failure)}`);
+      assert.equal(pool.inUse, before);
+      assert.ok(disk.agentDisk.locks.stripes.every((word) => word === 0), 'every write-lock stripe is free again');
+      assert.equal(disk.faults.at(-1)?.kind, 'device-error');
+    } finally {
+      disk.close();
+    }
+  });
 });
+

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { serveTransport } from '../../src/nbd/connection.js';
-import type { WriteBuffer } from '../../src/nbd/export.js';
+import type { Completion, WriteBuffer } from '../../src/nbd/export.js';
 import * as nbd from '../../src/nbd/protocol.js';
 import { SocketTransport, type Transport, type TransportListener } from '../../src/nbd/transport.js';
 import { MemoryExport } from './fixtures/memory-export.js';
@@ -85,9 +85,9 @@ class BufferedExport extends MemoryExport {
     const bytes = new Uint8Array(length);
     return {
       bytes,
-      commit: (fua: boolean) => {
+      commit: (fua: boolean, done: Completion<void>) => {
         this.committed++;
-        return this.write(offset, bytes, fua);
+        this.write(offset, bytes, fua, done);
       },
       abandon: () => {
         this.abandoned++;

@@ -2,24 +2,31 @@
  * I/O counts and latency histograms kept inside an I/O worker and posted to the main thread in batches, so the
  * data path never sends a message per request.
  *
- * Owns: the per-(disk, operation) counters, the fixed latency buckets, the wrapper that measures an Export's
- * calls, and the plain snapshot that crosses postMessage. Knows nothing about Prometheus (src/agent/
+ * Owns: the per-(disk, operation) counters, the fixed latency buckets, the meters the NBD transmissions report
+ * settled requests to, and the plain snapshot that crosses postMessage. Knows nothing about Prometheus (src/agent/
  * agent-metrics.ts adds snapshots up) nor about what an Export does.
  *
  * Invariants:
- *   IS1. The cost per request is two performance.now() calls, a bucket search over IO_LATENCY_BUCKETS and a few
- *        additions; nothing is allocated per request once a (disk, operation) pair was seen.
+ *   IS1. The cost per request is a bucket search over IO_LATENCY_BUCKETS and a few additions (the transmission
+ *        reads the clock twice); nothing is allocated per request once a (disk, operation) pair was seen.
  *   IS2. take() returns everything counted since the previous take() and resets the counters: every request
  *        is counted in exactly one snapshot.
  *
  * Thread: one I/O worker (each has its own IoStats); snapshots are read on the agent's main thread.
  */
-import type { Export } from '../../nbd/export.js';
+import type { RequestMeter } from '../../nbd/transmission.js';
+import { NBD_CMD_BLOCK_STATUS, NBD_CMD_FLUSH, NBD_CMD_READ, NBD_CMD_TRIM, NBD_CMD_WRITE, NBD_CMD_WRITE_ZEROES } from '../../nbd/protocol.js';
 
 /** Upper bounds in seconds; a last, implicit bucket is +Inf. */
 export const IO_LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] as const;
 
 export type IoOperationName = 'read' | 'write' | 'flush' | 'trim' | 'zero' | 'block-status';
+
+/** The operation each counted NBD command is filed under. */
+const OperationOfCommand: Partial<Record<number, IoOperationName>> = {
+  [NBD_CMD_READ]: 'read', [NBD_CMD_WRITE]: 'write', [NBD_CMD_FLUSH]: 'flush', [NBD_CMD_TRIM]: 'trim',
+  [NBD_CMD_WRITE_ZEROES]: 'zero', [NBD_CMD_BLOCK_STATUS]: 'block-status',
+};
 
 export interface IoCounts {
   disk: string;
@@ -78,42 +85,17 @@ export class IoStats {
     return counts.length === 0 ? undefined : { counts };
   }
 
-  /** An Export that counts every call of `inner` into this IoStats (IS1). */
-  measure(inner: Export): Export {
-    const stats = this;
-    // IS1 on the data path: each operation's counters are looked up once per disk, not per request.
-    const entries: Partial<Record<IoOperationName, IoCounts>> = {};
-    const entryOf = (operation: IoOperationName): IoCounts => (entries[operation] ??= stats.entry(inner.name, operation));
-    // The caller gets the export's own promise: counting watches it from the side, so it adds no promise hop
-    // between the completion and the caller (the NBD reply), and a rejection still reaches only the caller.
-    const timed = <T>(operation: IoOperationName, bytes: number, call: () => Promise<T>): Promise<T> => {
-      const started = performance.now();
-      const entry = entryOf(operation);
-      const pending = call();
-      pending.then(() => {
-        stats.add(entry, bytes, (performance.now() - started) / 1000, false);
-      }, () => {
-        stats.add(entry, bytes, (performance.now() - started) / 1000, true);
-      });
-      return pending;
-    };
+  /** A meter for the NBD connections serving `disk` (IS1): the transmission tells it of every settled request. */
+  meterFor(disk: string): RequestMeter {
+    // IS1 on the data path: each operation's counters are looked up once per meter, not per request.
+    const entries: Array<IoCounts | undefined> = [];
     return {
-      get name() { return inner.name; },
-      get description() { return inner.description; },
-      get size() { return inner.size; },
-      get capabilities() { return inner.capabilities; },
-      read: (offset, length) => timed('read', length, () => inner.read(offset, length)),
-      write: (offset, data, fua) => timed('write', data.length, () => inner.write(offset, data, fua)),
-      // X6 of export.ts: keep the export's zero-copy write path, timing the commit as the write.
-      writeBuffer: inner.writeBuffer === undefined ? undefined : (offset, length) => {
-        const buffer = inner.writeBuffer?.(offset, length);
-        return buffer && { bytes: buffer.bytes, commit: (fua) => timed('write', length, () => buffer.commit(fua)), abandon: () => buffer.abandon() };
+      settled: (command, bytes, seconds, failed) => {
+        const operation = OperationOfCommand[command];
+        if (operation === undefined) return; // NBD_CMD_CACHE: advisory, no I/O
+        const entry = entries[command] ??= this.entry(disk, operation);
+        this.add(entry, bytes, seconds, failed);
       },
-      flush: () => timed('flush', 0, () => inner.flush()),
-      trim: (offset, length, fua) => timed('trim', length, () => inner.trim(offset, length, fua)),
-      writeZeroes: (offset, length, options, fua) => timed('zero', length, () => inner.writeZeroes(offset, length, options, fua)),
-      cache: (offset, length) => inner.cache(offset, length),
-      blockStatus: (offset, length) => timed('block-status', 0, () => inner.blockStatus(offset, length)),
     };
   }
 }

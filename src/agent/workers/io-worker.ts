@@ -17,7 +17,7 @@
 import { Socket } from 'node:net';
 import type { MessagePort } from 'node:worker_threads';
 import { type ConnectionOptions, serveConnection, serveTransport } from '../../nbd/connection.js';
-import type { Export, ExportRegistry } from '../../nbd/export.js';
+import { type Export, type ExportRegistry, readFrom, writeTo } from '../../nbd/export.js';
 import { toErrorRecord, VdmapError } from '../../errors/error.js';
 import { viewsOf } from '../../table/layout.js';
 import { IoEngine } from '../io-engine.js';
@@ -37,11 +37,9 @@ export default function serve(task: ServeTask): Promise<ServeResult> {
   const connections = new Set<Promise<void>>();
   const shutdown = new AbortController();
   const stats = new IoStats(); // batched I/O counts for the agent's metrics (io-stats.ts)
-  const measured = new WeakMap<VirtualDisk, Export>();
-  const measure = (disk: VirtualDisk): Export => measured.get(disk) ?? measured.set(disk, stats.measure(disk)).get(disk)!;
   const registry: ExportRegistry = {
-    list: (): Export[] => [...disks.values()].map(measure),
-    get: (name: string) => { const disk = disks.get(name); return disk && measure(disk); },
+    list: (): Export[] => [...disks.values()],
+    get: (name: string) => disks.get(name),
     defaultName: () => (disks.has('vd0') ? 'vd0' : disks.keys().next().value),
   };
   const post = (message: FromWorker) => port.postMessage(message);
@@ -88,7 +86,9 @@ export default function serve(task: ServeTask): Promise<ServeResult> {
 
   /** Serves one NBD client on this thread: its requests meet this thread's ring with no further hop. */
   function serveClient(fd: number): void {
-    const options: ConnectionOptions = { signal: shutdown.signal, onError: (error) => post({ type: 'error', error }) };
+    const options: ConnectionOptions = {
+      signal: shutdown.signal, onError: (error) => post({ type: 'error', error }), meterFor: (disk) => stats.meterFor(disk),
+    };
     const served = (task.socketsOnRing ? serveOnRing(fd, options) : serveConnection(new Socket({ fd, readable: true, writable: true }), registry, options))
       .finally(() => {
         connections.delete(served);
@@ -118,12 +118,12 @@ export default function serve(task: ServeTask): Promise<ServeResult> {
       const disk = disks.get(message.disk);
       if (!disk) throw new VdmapError('VDM_IO_CLOSED', `disk ${message.disk} is not attached to I/O worker ${task.slot}`);
       if (message.operation === 'read') {
-        const result = await disk.read(message.offset, message.length);
+        const result = await readFrom(disk, message.offset, message.length);
         const data = result.bytes.slice();
         result.release();
         post({ type: 'io-done', id: message.id, data });
       } else if (message.operation === 'write') {
-        await disk.write(message.offset, message.data ?? new Uint8Array(0), false);
+        await writeTo(disk, message.offset, message.data ?? new Uint8Array(0), false);
         post({ type: 'io-done', id: message.id });
       } else {
         await disk.flush();
