@@ -157,6 +157,13 @@ export class VirtualDisk implements Export {
   }
 
   write(offset: number, data: Uint8Array, fua: boolean, done: Completion<void>): void {
+    // Whole blocks with a block at hand: the payload goes into it and takes the write-buffer path (fast when it can).
+    const buffer = data.length > 0 ? this.writeBuffer(offset, data.length) : undefined;
+    if (buffer !== undefined) {
+      buffer.bytes.set(data);
+      buffer.commit(fua, done);
+      return;
+    }
     this.writeInSteps(offset, data, fua).then(() => done.succeeded(undefined), (error) => done.failed(error));
   }
 
