@@ -12,11 +12,13 @@
  * Every server runs for the whole benchmark; each job is run against each system in turn (the order rotates
  * every round, so drift on a shared machine does not always favour the same side). With --rounds N each cell is
  * the round with the median IOPS. Besides IOPS, MB/s and completion latency percentiles, each server's CPU time
- * (all its threads, from /proc) per I/O is reported: a fairer figure than IOPS when the machine is busy.
+ * (all its threads, from /proc) per I/O is reported: a fairer figure than IOPS when the machine is busy; so is
+ * fio's own CPU per I/O (the client's share) and how busy the machine's CPUs were during the cell: when they are
+ * near 100%, the sum of server, client and kernel work per I/O is what bounds IOPS.
  * Without --device it makes a 1 GiB tmpfs-backed loop device (root). fio reads/writes the first 512 MiB.
  * A benchmark, not a test: nothing asserts. Needs fio, qemu-nbd, nbdkit (apt-get install -y fio qemu-utils nbdkit).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -53,16 +55,27 @@ interface Target {
 interface Cell extends JobResult {
   /** Server CPU time (every thread of its process) per I/O, microseconds; absent for raw. */
   cpu_us_per_io?: number;
+  /** Share of the machine's CPU time (all CPUs) that was busy during the cell, 0..1. */
+  machine_busy: number;
 }
 
 function measure(job: JobSpec, target: Target): Cell {
   const cpuBefore = target.pid === undefined ? 0 : processCpuSeconds(target.pid);
-  const result: Cell = runFio(job, target.fioArguments, runtimeSeconds, region);
+  const machineBefore = machineCpuTicks();
+  const result = runFio(job, target.fioArguments, runtimeSeconds, region);
+  const machineAfter = machineCpuTicks();
+  const cell: Cell = { ...result, machine_busy: 1 - (machineAfter.idle - machineBefore.idle) / Math.max(1, machineAfter.total - machineBefore.total) };
   if (target.pid !== undefined) {
     const ios = result.iops * runtimeSeconds;
-    result.cpu_us_per_io = ios > 0 ? ((processCpuSeconds(target.pid) - cpuBefore) * 1e6) / ios : 0;
+    cell.cpu_us_per_io = ios > 0 ? ((processCpuSeconds(target.pid) - cpuBefore) * 1e6) / ios : 0;
   }
-  return result;
+  return cell;
+}
+
+/** All CPUs' ticks from /proc/stat: total, and idle + iowait. */
+function machineCpuTicks(): { total: number; idle: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  return { total: fields.reduce((sum, value) => sum + value, 0), idle: fields[3] + fields[4] };
 }
 
 function median(cells: Cell[]): Cell {
@@ -116,14 +129,16 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`\n${JSON.stringify(machine)}`);
-  console.log(`ratios are vdmap IOPS / peer IOPS; cpu = server CPU time per I/O (all threads); ${runtimeSeconds}s per cell, ${rounds} round(s), median shown.`);
+  console.log(`ratios are vdmap IOPS / peer IOPS; cpu = server CPU time per I/O (all threads); fio = the client's CPU time per I/O;`);
+  console.log(`busy = share of all CPUs busy during the cell; ${runtimeSeconds}s per cell, ${rounds} round(s), median shown.`);
 }
 
 function printRow(row: { job: string } & Record<SystemName, Cell>): void {
   const cell = (r: Cell) => `${(r.iops / 1000).toFixed(1).padStart(6)}K ${r.mbps.toFixed(0).padStart(5)}MB/s p50 ${r.p50_us.toFixed(0).padStart(5)} p99 ${r.p99_us.toFixed(0).padStart(6)}` +
-    (r.cpu_us_per_io === undefined ? ' '.repeat(10) : ` cpu ${r.cpu_us_per_io.toFixed(1).padStart(5)}`);
+    (r.cpu_us_per_io === undefined ? ' '.repeat(11) : ` cpu ${r.cpu_us_per_io.toFixed(1).padStart(6)}`) +
+    ` fio ${(r.client_cpu_us_per_io ?? 0).toFixed(1).padStart(6)} busy ${(r.machine_busy * 100).toFixed(0).padStart(3)}%`;
   if (rowsPrinted++ === 0) {
-    console.log(`${'job'.padEnd(18)} ${'system'.padEnd(9)} ${'IOPS, MB/s, latency us, cpu us/IO'.padEnd(58)} vs qemu-nbd  vs nbdkit  vs raw`);
+    console.log(`${'job'.padEnd(18)} ${'system'.padEnd(9)} ${'IOPS, MB/s, latency us, server and fio cpu us/IO, machine busy'.padEnd(86)} vs qemu-nbd  vs nbdkit  vs raw`);
   }
   for (const system of ['vdmap', 'qemu-nbd', 'nbdkit', 'raw'] as const) {
     const ratios = system === 'vdmap'

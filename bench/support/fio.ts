@@ -17,6 +17,8 @@ export interface JobResult {
   mbps: number;
   p50_us: number;
   p99_us: number;
+  /** fio's own CPU time (user + system) per I/O, microseconds: what the client costs. */
+  client_cpu_us_per_io?: number;
 }
 
 /** The four jobs every vdmap benchmark reports. */
@@ -42,14 +44,22 @@ export function runFio(job: JobSpec, target: string[], runtimeSeconds: number, s
     '--name=vdmap-bench', ...target, `--rw=${job.rw}`, `--bs=${job.blockSize}`, `--iodepth=${job.queueDepth}`,
     `--size=${sizeBytes}`, `--runtime=${runtimeSeconds}`, '--time_based', '--group_reporting', '--output-format=json',
   ], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
-  const json = JSON.parse(output.slice(output.indexOf('{'))) as { jobs: Array<Record<string, FioSide>> };
+  const json = JSON.parse(output.slice(output.indexOf('{'))) as { jobs: Array<Record<string, FioSide> & FioCpu> };
   const result = json.jobs[0];
   const side = result.read.io_bytes > 0 ? result.read : result.write;
+  const clientCpuFraction = (result.usr_cpu + result.sys_cpu) / 100;
   const percentiles = side.clat_ns.percentile ?? {};
   return {
     iops: side.iops, mbps: side.bw_bytes / 1e6,
     p50_us: (percentiles['50.000000'] ?? 0) / 1e3, p99_us: (percentiles['99.000000'] ?? 0) / 1e3,
+    client_cpu_us_per_io: side.iops > 0 ? (clientCpuFraction * 1e6) / side.iops : 0,
   };
+}
+
+/** Percent of one CPU fio's job used, over its run. */
+interface FioCpu {
+  usr_cpu: number;
+  sys_cpu: number;
 }
 
 interface FioSide {
