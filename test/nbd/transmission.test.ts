@@ -367,3 +367,38 @@ describe('transmission byte bound', () => {
     assert.equal(disk.outstandingReadBuffers, 0);
   });
 });
+
+describe('transmission meter', () => {
+  it('X9: tells the meter of every request the export settled, once, with its bytes and whether it failed', async () => {
+    const disk = new MemoryExport({ name: 'disk', size: 1 * MiB });
+    const settled: Array<{ command: number; bytes: number; failed: boolean; seconds: number }> = [];
+    const server = await startTestServer([disk], {
+      connection: { meterFor: () => ({ settled: (command, bytes, seconds, failed) => settled.push({ command, bytes, failed, seconds }) }) },
+    });
+    const raw = await RawClient.connect({ path: server.unixPath });
+    try {
+      await raw.open('disk');
+      raw.request(nbd.NBD_CMD_WRITE, { handle: 1n, offset: 0, payload: Buffer.alloc(4096, 3) });
+      assert.equal((await raw.readReply()).error, 0);
+      raw.request(nbd.NBD_CMD_READ, { handle: 2n, offset: 0, length: 4096 });
+      assert.equal((await raw.readReply(4096)).error, 0);
+      raw.request(nbd.NBD_CMD_FLUSH, { handle: 3n });
+      assert.equal((await raw.readReply()).error, 0);
+      raw.request(nbd.NBD_CMD_READ, { handle: 4n, offset: 1 * MiB, length: 512 }); // refused before the export: not metered
+      assert.equal((await raw.readReply()).error, nbd.NBD_EINVAL);
+      disk.injectFailure({ operation: 'read', code: 'VDM_IO_DEVICE', times: 1 });
+      raw.request(nbd.NBD_CMD_READ, { handle: 5n, offset: 512, length: 512 });
+      assert.equal((await raw.readReply()).error, nbd.NBD_EIO);
+      assert.deepEqual(settled.map(({ command, bytes, failed }) => ({ command, bytes, failed })), [
+        { command: nbd.NBD_CMD_WRITE, bytes: 4096, failed: false },
+        { command: nbd.NBD_CMD_READ, bytes: 4096, failed: false },
+        { command: nbd.NBD_CMD_FLUSH, bytes: 0, failed: false },
+        { command: nbd.NBD_CMD_READ, bytes: 512, failed: true },
+      ]);
+      assert.ok(settled.every(({ seconds }) => seconds >= 0 && seconds < 10));
+    } finally {
+      raw.destroy();
+      await server.stop();
+    }
+  });
+});
