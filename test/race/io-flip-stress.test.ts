@@ -6,7 +6,8 @@
  * Encoding: the device holds P = 2N physical extents; every 32-bit word of physical extent p is p. Epoch E maps
  * virtual extent i to physical (i + E) mod P. A read spanning extents i and i+1 therefore shows which epoch
  * served each half: they must agree (no mixed epochs), and lie between the epochs live before and after the
- * request. Seeded: the seed is printed.
+ * request. Half the reads lie inside one extent (VirtualDisk's single-piece fast path) and are held to the same
+ * window. Seeded: the seed is printed.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
