@@ -42,8 +42,14 @@
  *   E3. The ring keeps the event loop alive while operations are in flight or queued; once the thread is idle with
  *       none, it no longer does (ref/unref, each called only when the state changes).
  *   E4. Completion callbacks receive the kernel's result (bytes or -errno) and are called exactly once.
- *   E5. A turn never runs while JavaScript work of the tick is pending (it is a check-phase callback, after every
- *       microtask and nextTick), and never holds the event loop longer than pollMicroseconds + waitMicroseconds.
+ *   E5. A turn never starts while JavaScript work of the tick is pending (it is a check-phase callback, after every
+ *       microtask and nextTick). While completions keep arriving, a busy turn runs up to RoundsPerTurn rounds (each:
+ *       submit, wait, reap, dispatch) before it lets the event loop run, so it holds the loop at most
+ *       RoundsPerTurn x (pollMicroseconds + waitMicroseconds); work that completions queue as microtasks or
+ *       nextTicks (promise-based paths) waits for the end of the turn.
+ *   E7. Callbacks given to afterBatch() during a dispatch run once, right after that batch of completions (before
+ *       the next round sleeps): the replies a batch produced leave before the thread waits again. Outside a
+ *       dispatch they run on the next tick.
  *   E6. The eventfd is off only while busy, and a turn is always scheduled while busy: a completion is never left
  *       unreaped while the thread sleeps in epoll. Turning it back on is followed by one more reap (W5 of
  *       native-bindings/src/ring_wake.c).
@@ -85,6 +91,8 @@ export const DefaultWaitMicroseconds = 200;
 /** At this many device operations in flight, a busy wait asks for WaitBatch completions rather than one. */
 const DeepQueue = 16;
 const WaitBatch = 4;
+/** E5: rounds of a busy turn before the event loop gets the thread back. */
+const RoundsPerTurn = 8;
 /** A spin reads the clock once every this many reaps. */
 const SpinClockRounds = 16;
 /** Turns without spinning after spins kept ending empty. */
@@ -131,6 +139,9 @@ export class IoEngine {
   private busy = false;
   /** E3: the ring's completion watch keeps the event loop alive. */
   private referenced = false;
+  /** E7: completions are being dispatched; afterBatch() callbacks wait for the end of the batch. */
+  private dispatching = false;
+  private batchEnd: Array<() => void> = [];
   private readonly turnBound = (): void => this.turn();
 
   constructor(options: IoEngineOptions = {}) {
@@ -186,6 +197,12 @@ export class IoEngine {
     this.enqueue(Opcode.POLL, fd, NoBuffer, 0, 0, events, done);
   }
 
+  /** E7: runs `callback` once after the batch of completions being dispatched now, or on the next tick. */
+  afterBatch(callback: () => void): void {
+    if (this.dispatching) this.batchEnd.push(callback);
+    else process.nextTick(callback);
+  }
+
   /** Waits for in-flight operations, then releases the ring. Later calls fail their callbacks with ECANCELED. */
   close(): void {
     if (this.closed) return;
@@ -234,12 +251,33 @@ export class IoEngine {
   }
 
   /**
-   * One turn (E5): submit what the tick queued and, when busy mode is on and something is in flight, sleep in the
-   * same call until a completion arrives or the wait ends; dispatch what arrived. Then stay busy, or go idle.
+   * One turn (E5): rounds of submit-wait-dispatch while completions keep arriving (up to RoundsPerTurn), then stay
+   * busy (another turn after the event loop ran), or go idle.
    */
   private turn(): void {
     this.turnScheduled = false;
+    let active = false;
+    for (let round = 0; round < RoundsPerTurn && !this.closed; round++) {
+      active = this.round();
+      if (!active || this.waitMicroseconds === 0) break;
+      this.enterBusyMode(); // the next round sleeps in io_uring_enter, not in epoll (E6)
+    }
     if (this.closed) return;
+    if (this.queued > 0 || this.backlog.length > 0) this.scheduleTurn();
+    // Activity keeps the thread busy even with nothing in flight right now: the microtasks of what was just
+    // dispatched may issue more (a request parsed from a receive). The next turn with nothing to do goes idle.
+    if (this.waitMicroseconds > 0 && active) {
+      this.becomeBusy();
+    } else if (this.busy) {
+      this.becomeIdle();
+    }
+  }
+
+  /**
+   * One round: submit what is queued and, when busy mode is on and something is in flight, sleep in the same call
+   * until a completion arrives or the wait ends; dispatch what arrived. Returns whether anything happened.
+   */
+  private round(): boolean {
     this.moveBacklogToRing();
     const submitting = this.queued > 0;
     const waits = this.waitMicroseconds > 0 && (this.busy || submitting);
@@ -254,30 +292,28 @@ export class IoEngine {
     }
     count += this.reapAndDispatch();
     // At low depth (pollMaxInflight), what the completions just issued synchronously (a request parsed from a
-    // receive, on the fast path) goes to the device now rather than after the event loop's next round: the device
-    // works while the microtasks run. Deeper, it waits for the next turn's submission, which batches more per call.
+    // receive, on the fast path) goes to the device now, so it works while the rest of the round runs. Deeper, it
+    // waits for the next round's submission, which batches more per call.
     if (this.queued > 0 && this.waitMicroseconds > 0 && this.deviceOperations() <= this.pollMaxInflight) {
       this.moveBacklogToRing();
       this.submitQueued(0);
     }
-    if (this.queued > 0 || this.backlog.length > 0) this.scheduleTurn();
-    // Activity keeps the thread busy even with nothing in flight right now: the microtasks of what was just
-    // dispatched may issue more (a request parsed from a receive). The next turn with nothing to do goes idle.
-    if (this.waitMicroseconds > 0 && (count > 0 || submitting)) {
-      this.becomeBusy();
-    } else if (this.busy) {
-      this.becomeIdle();
-    }
+    return count > 0 || submitting;
   }
 
   /** E6. */
   private becomeBusy(): void {
     if (this.closed) return;
+    this.enterBusyMode();
+    this.scheduleTurn();
+  }
+
+  /** E6: the eventfd is off; only a running or scheduled turn may call this. */
+  private enterBusyMode(): void {
     if (!this.busy) {
       this.busy = true;
       this.ring.setWake(false);
     }
-    this.scheduleTurn();
   }
 
   /** E6: the eventfd is on again; whatever slipped in meanwhile is reaped now, and keeps the thread busy. */
@@ -443,14 +479,27 @@ export class IoEngine {
     return done;
   }
 
-  /** Calls the callbacks of the `count` completions reap() just wrote. */
+  /** Calls the callbacks of the `count` completions reap() just wrote, then the batch's afterBatch callbacks (E7). */
   private dispatch(count: number): void {
     const completions = this.ring.completions;
     this.inflight -= count;
-    for (let i = 0; i < count; i++) {
-      const done = this.releaseSlot(completions[2 * i] >>> 0);
-      done(completions[2 * i + 1]);
+    this.dispatching = true;
+    try {
+      for (let i = 0; i < count; i++) {
+        const done = this.releaseSlot(completions[2 * i] >>> 0);
+        done(completions[2 * i + 1]);
+      }
+    } finally {
+      this.dispatching = false;
     }
+    this.runBatchEnd();
+  }
+
+  private runBatchEnd(): void {
+    if (this.batchEnd.length === 0) return;
+    const callbacks = this.batchEnd;
+    this.batchEnd = [];
+    for (const callback of callbacks) callback();
   }
 
   /** Called from the ring's eventfd poll (idle mode): drains every available completion; activity turns busy mode on. */

@@ -16,8 +16,9 @@
  *   W2. A ReadBuffer is released exactly once, after the send that carried its bytes completed (or failed);
  *       never while the kernel may still read it.
  *   W3. Slab bytes handed to the socket are never written again: a full slab is replaced, not reused.
- *   W4. One flush per tick at most (process.nextTick after the first reply of the tick), so completions
- *       resolved together leave together; the transmission may flush at once when nothing else is in flight.
+ *   W4. One flush per batch at most (Transport.afterBatch after the first reply of the batch: the end of a ring's
+ *       batch of completions, or the tick), so completions that arrived together leave together; the
+ *       transmission may flush at once when nothing else is in flight.
  *
  * Thread: whichever runs the connection. Error codes: none (transport failures end the connection elsewhere).
  */
@@ -139,7 +140,7 @@ export class ReplyWriter {
     this.slabUsed += length;
     if (!this.scheduled) {
       this.scheduled = true;
-      process.nextTick(this.flushBound);
+      this.transport.afterBatch(this.flushBound);
     }
     return at;
   }

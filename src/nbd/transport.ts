@@ -17,6 +17,8 @@
  *       destroy(). destroy() drops pending bytes (their `sent` callbacks still run) and closes now.
  *   T4. close() is the last event, exactly once; after it the transport never calls its listener again.
  *   T5. end() of the listener (the peer shut its sending side) comes at most once, before close().
+ *   T6. afterBatch(callback) runs the callback once, after the batch of events being delivered now (so the
+ *       replies one batch of completions produced leave in one send), or on the next tick outside a batch.
  *
  * Thread: the thread whose event loop owns the connection. Error codes: none (failures close the transport).
  */
@@ -54,6 +56,8 @@ export interface Transport {
   readonly closed: boolean;
   /** Resolves when the transport has closed, whoever listens. */
   readonly whenClosed: Promise<void>;
+  /** T6. */
+  afterBatch(callback: () => void): void;
 }
 
 /** A Transport over a net.Socket (TCP or Unix): Node's stream machinery does the buffering. */
@@ -90,6 +94,11 @@ export class SocketTransport implements Transport {
       if (this.listener === undefined) this.closedWaiting = true;
       else this.listener.close();
     });
+  }
+
+  /** T6: Node's stream delivers one chunk per callback; the batch is the tick. */
+  afterBatch(callback: () => void): void {
+    process.nextTick(callback);
   }
 
   listen(listener: TransportListener | undefined): void {

@@ -71,6 +71,7 @@ class LendingTransport implements Transport {
   get destroyed(): boolean { return this.inner.destroyed; }
   get closed(): boolean { return this.inner.closed; }
   get whenClosed(): Promise<void> { return this.inner.whenClosed; }
+  afterBatch(callback: () => void): void { this.inner.afterBatch(callback); }
 }
 
 /** A MemoryExport that also offers WriteBuffers (X6) and counts their fate. */

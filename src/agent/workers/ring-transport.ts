@@ -186,6 +186,11 @@ export class RingTransport implements Transport {
     return this.isClosed;
   }
 
+  /** T6: after the engine's current batch of completions (a reap), or on the next tick. */
+  afterBatch(callback: () => void): void {
+    this.engine.afterBatch(callback);
+  }
+
   // ---- receiving ---------------------------------------------------------------------------------------
 
   private armReceive(): void {
