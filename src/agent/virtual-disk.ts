@@ -130,15 +130,23 @@ export class VirtualDisk implements Export {
 
   /** The fast path of read(): false (nothing done, block released) unless the range is one mapped piece now. */
   private readNow(block: PoolBlock, start: number, span: number, from: number, length: number, done: Completion<ReadBuffer>): boolean {
-    const copy = this.reader.enter();
-    if (copy !== Blocked) {
-      if (mapWithinExtent(this.options.table, copy, start, span, 'read', this.scratchPiece)) {
-        new SinglePieceRead(this.singlePieceHost, block, this.scratchPiece, from, length, done).start();
-        return true;
-      }
-      this.reader.exit();
+    if (this.enterAsOnePiece(start, span, 'read')) {
+      new SinglePieceRead(this.singlePieceHost, block, this.scratchPiece, from, length, done).start();
+      return true;
     }
     this.options.engine.pool.release(block);
+    return false;
+  }
+
+  /**
+   * Steps 4 and 5 of the fast path: enters the table and plans the range into scratchPiece when it is one mapped
+   * piece now (true: entered, the caller's request exits when it completes); otherwise false, not entered.
+   */
+  private enterAsOnePiece(start: number, span: number, access: Access): boolean {
+    const copy = this.reader.enter();
+    if (copy === Blocked) return false;
+    if (mapWithinExtent(this.options.table, copy, start, span, access, this.scratchPiece)) return true;
+    this.reader.exit();
     return false;
   }
 
@@ -232,13 +240,9 @@ export class VirtualDisk implements Export {
     const locks = this.options.locks;
     const stripe = locks.tryShareOne(start, start + span);
     if (stripe < 0) return false;
-    const copy = this.reader.enter();
-    if (copy !== Blocked) {
-      if (mapWithinExtent(this.options.table, copy, start, span, 'write', this.scratchPiece)) {
-        new SinglePieceWrite(this.singlePieceHost, block, this.scratchPiece, flags, stripe, done).start();
-        return true;
-      }
-      this.reader.exit();
+    if (this.enterAsOnePiece(start, span, 'write')) {
+      new SinglePieceWrite(this.singlePieceHost, block, this.scratchPiece, flags, stripe, done).start();
+      return true;
     }
     locks.releaseSharedStripe(stripe);
     return false;
