@@ -41,6 +41,8 @@ const TWO_TO_32 = 4294967296;
 
 export class ReplyWriter {
   private slab = Buffer.allocUnsafe(SLAB_SIZE);
+  /** The slab's bytes for header fields: DataView stores compile to plain moves. */
+  private fields = new DataView(this.slab.buffer, this.slab.byteOffset, this.slab.byteLength);
   private slabUsed = 0;
   /** Start of the slab bytes reserved since the last piece was cut. */
   private runStart = 0;
@@ -133,6 +135,7 @@ export class ReplyWriter {
     if (this.slabUsed + length > this.slab.length) {
       this.cutRun();
       this.slab = Buffer.allocUnsafe(Math.max(SLAB_SIZE, length));
+      this.fields = new DataView(this.slab.buffer, this.slab.byteOffset, this.slab.byteLength);
       this.slabUsed = 0;
       this.runStart = 0;
     }
@@ -158,27 +161,27 @@ export class ReplyWriter {
   }
 
   private writeSimpleHeader(at: number, handleHigh: number, handleLow: number, error: number): void {
-    const slab = this.slab;
-    slab.writeUInt32BE(NBD_SIMPLE_REPLY_MAGIC, at);
-    slab.writeUInt32BE(error, at + 4);
-    slab.writeUInt32BE(handleHigh, at + 8);
-    slab.writeUInt32BE(handleLow, at + 12);
+    const fields = this.fields;
+    fields.setUint32(at, NBD_SIMPLE_REPLY_MAGIC);
+    fields.setUint32(at + 4, error);
+    fields.setUint32(at + 8, handleHigh);
+    fields.setUint32(at + 12, handleLow);
   }
 
   private writeStructuredHeader(at: number, flags: number, type: number, handleHigh: number, handleLow: number, length: number): void {
-    const slab = this.slab;
-    slab.writeUInt32BE(NBD_STRUCTURED_REPLY_MAGIC, at);
-    slab.writeUInt16BE(flags, at + 4);
-    slab.writeUInt16BE(type, at + 6);
-    slab.writeUInt32BE(handleHigh, at + 8);
-    slab.writeUInt32BE(handleLow, at + 12);
-    slab.writeUInt32BE(length, at + 16);
+    const fields = this.fields;
+    fields.setUint32(at, NBD_STRUCTURED_REPLY_MAGIC);
+    fields.setUint16(at + 4, flags);
+    fields.setUint16(at + 6, type);
+    fields.setUint32(at + 8, handleHigh);
+    fields.setUint32(at + 12, handleLow);
+    fields.setUint32(at + 16, length);
   }
 
   private writeOffset(at: number, offset: number): void {
     const high = Math.floor(offset / TWO_TO_32);
-    this.slab.writeUInt32BE(high, at);
-    this.slab.writeUInt32BE(offset - high * TWO_TO_32, at + 4);
+    this.fields.setUint32(at, high);
+    this.fields.setUint32(at + 4, offset - high * TWO_TO_32);
   }
 }
 

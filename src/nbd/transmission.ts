@@ -27,7 +27,7 @@
  *   X8. Per request: no closure, no promise and no BigInt on the data path: a pooled request slot is the
  *       Completion the export reports to (X7 of export.ts); the rarer commands' promises settle into it.
  *   X9. The meter, when given, hears of every request the export settled, once, with the seconds from its
- *       parsing to its reply.
+ *       parsing to its reply, as read from a clock sampled once per batch of transport events (T6).
  *
  * Thread: whichever runs the connection (main or a worker); export completions run on the same thread.
  * Error codes: VDM_NBD_PROTOCOL_VIOLATION (reported through onError on a hard disconnect); everything a
@@ -92,7 +92,7 @@ class InflightRequest implements Completion<unknown> {
   payload: Uint8Array | null = null;
   /** The export's memory the payload is being assembled into (X4), if it offered some. */
   writeBuffer: WriteBuffer | null = null;
-  /** performance.now() when parsed, when metered (X9). */
+  /** The batch clock when parsed, when metered (X9). */
   startedAt = 0;
 
   constructor(private readonly owner: Transmission) {}
@@ -144,6 +144,11 @@ export class Transmission {
     close: () => this.transportClosed(),
   };
   private awaitingDrain = false;
+  /** X9: the batch clock, or -1 when it must be read again. */
+  private clock = -1;
+  private readonly clockExpires = (): void => {
+    this.clock = -1;
+  };
   private endTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly onDrain = (): void => {
     this.awaitingDrain = false;
@@ -248,16 +253,16 @@ export class Transmission {
 
   /** Step 1 for the request whose 28-byte header starts at `bytes[at]`. */
   private request(bytes: Buffer, at: number): void {
-    if (bytes.readUInt32BE(at) !== NBD_REQUEST_MAGIC) {
-      this.hardDisconnect(`bad request magic 0x${bytes.readUInt32BE(at).toString(16)}`);
+    if (uint32(bytes, at) !== NBD_REQUEST_MAGIC) {
+      this.hardDisconnect(`bad request magic 0x${uint32(bytes, at).toString(16)}`);
       return;
     }
-    const flags = bytes.readUInt16BE(at + 4);
-    const type = bytes.readUInt16BE(at + 6);
-    const handleHigh = bytes.readUInt32BE(at + 8);
-    const handleLow = bytes.readUInt32BE(at + 12);
-    const offset = bytes.readUInt32BE(at + 16) * TWO_TO_32 + bytes.readUInt32BE(at + 20);
-    const length = bytes.readUInt32BE(at + 24);
+    const flags = uint16(bytes, at + 4);
+    const type = uint16(bytes, at + 6);
+    const handleHigh = uint32(bytes, at + 8);
+    const handleLow = uint32(bytes, at + 12);
+    const offset = uint32(bytes, at + 16) * TWO_TO_32 + uint32(bytes, at + 20);
+    const length = uint32(bytes, at + 24);
     if (type === NBD_CMD_DISC) {
       this.disconnectRequested();
       return;
@@ -385,12 +390,21 @@ export class Transmission {
     this.recycle(slot);
   }
 
+  /** X9: performance.now(), read once per batch of transport events (the requests of a chunk, the completions of a reap). */
+  private batchClock(): number {
+    if (this.clock < 0) {
+      this.clock = performance.now();
+      this.transport.afterBatch(this.clockExpires);
+    }
+    return this.clock;
+  }
+
   /** X9. */
   private meter(slot: InflightRequest, failed: boolean): void {
     const meter = this.settings.meter;
     if (meter === undefined) return;
     const bytes = slot.type === NBD_CMD_FLUSH || slot.type === NBD_CMD_BLOCK_STATUS ? 0 : slot.length;
-    meter.settled(slot.type, bytes, (performance.now() - slot.startedAt) / 1000, failed);
+    meter.settled(slot.type, bytes, (this.batchClock() - slot.startedAt) / 1000, failed);
   }
 
   /**
@@ -448,7 +462,7 @@ export class Transmission {
     slot.offset = offset;
     slot.length = length;
     slot.cost = type === NBD_CMD_READ || type === NBD_CMD_WRITE ? length : 0;
-    slot.startedAt = this.settings.meter === undefined ? 0 : performance.now();
+    slot.startedAt = this.settings.meter === undefined ? 0 : this.batchClock();
     this.inflight++;
     this.inflightBytes += slot.cost;
     return slot;
@@ -573,4 +587,13 @@ function releaseQuietly(data: ReadBuffer | undefined | null): void {
   } catch {
     // The export's bug; nothing more to do for a buffer nobody will read.
   }
+}
+
+/** Big-endian fields of a request header already known to be in `bytes` (no bounds checks, inlined). */
+function uint32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
+}
+
+function uint16(bytes: Uint8Array, at: number): number {
+  return (bytes[at] << 8) | bytes[at + 1];
 }
