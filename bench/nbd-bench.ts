@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     const nbdkit = await startNbdkit(device.path, join(directory, 'nbdkit.sock'));
     stoppers.push(() => nbdkit.stop());
     const agent = await startAgent({ device: device.path, deviceSize: device.size, socketPath: join(directory, 'vdmap.sock'), threads: Number(values.threads) });
-    stoppers.push(() => agent.stop());
+    stoppers.push(async () => { await agent.stop(); });
     const targets: Record<SystemName, Target> = {
       raw: { fioArguments: [`--filename=${device.path}`, '--ioengine=io_uring', '--direct=1'] },
       'qemu-nbd': { fioArguments: ['--ioengine=nbd', `--uri=${qemu.uri}`], pid: qemu.pid },
