@@ -1,5 +1,6 @@
 /**
- * npm run bench:nbd [-- --device PATH] [--runtime SECONDS (5)] [--rounds N (3)] [--threads N (2)] [--jobs a,b] [--json]
+ * npm run bench:nbd [-- --device PATH] [--runtime SECONDS (5)] [--rounds N (3)] [--threads N (2)] [--jobs a,b]
+ *                   [--baseline DIST] [--json]
  *
  * vdmap's NBD export against qemu-nbd and nbdkit serving the same device, with fio's io_uring engine on the
  * device itself as the ceiling, in ONE run, job by job (the four StandardJobs), with ratios.
@@ -15,6 +16,9 @@
  * (all its threads, from /proc) per I/O is reported: a fairer figure than IOPS when the machine is busy; so is
  * fio's own CPU per I/O (the client's share) and how busy the machine's CPUs were during the cell: when they are
  * near 100%, the sum of server, client and kernel work per I/O is what bounds IOPS.
+ * With --baseline DIST (another build's dist/ directory, e.g. from `git worktree add /tmp/base HEAD~1 && cd
+ * /tmp/base && npm ci`), that build's agent serves the same device too, as system `baseline`, and the table gains
+ * a vdmap / baseline column: an A/B of two builds in one run, which is how a change's gain is measured here.
  * Without --device it makes a 1 GiB tmpfs-backed loop device (root). fio reads/writes the first 512 MiB.
  * A benchmark, not a test: nothing asserts. Needs fio, qemu-nbd, nbdkit (apt-get install -y fio qemu-utils nbdkit).
  */
@@ -35,6 +39,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     threads: { type: 'string', default: '2' },
     jobs: { type: 'string' },
+    baseline: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -43,8 +48,8 @@ const rounds = Math.max(1, Number(values.rounds));
 const region = 512 * 1024 * 1024;
 let rowsPrinted = 0;
 
-type SystemName = 'vdmap' | 'qemu-nbd' | 'nbdkit' | 'raw';
-const Systems: SystemName[] = ['raw', 'qemu-nbd', 'nbdkit', 'vdmap'];
+type SystemName = 'vdmap' | 'qemu-nbd' | 'nbdkit' | 'raw' | 'baseline';
+const Systems: SystemName[] = ['raw', 'qemu-nbd', 'nbdkit', 'vdmap', ...(values.baseline ? ['baseline' as const] : [])];
 
 /** One system as fio sees it: the fio target arguments and, for servers, the process whose CPU is counted. */
 interface Target {
@@ -91,7 +96,7 @@ async function main(): Promise<void> {
   const device = scratchDevice(values.device);
   const directory = mkdtempSync(join(tmpdir(), 'vdmap-nbd-bench-'));
   const stoppers: Array<() => Promise<void>> = [];
-  const results: Array<{ job: string } & Record<SystemName, Cell>> = [];
+  const results: Array<{ job: string } & Partial<Record<SystemName, Cell>>> = [];
   try {
     const qemu = await startQemuNbd(device.path, join(directory, 'qemu-nbd.sock'));
     stoppers.push(() => qemu.stop());
@@ -99,22 +104,30 @@ async function main(): Promise<void> {
     stoppers.push(() => nbdkit.stop());
     const agent = await startAgent({ device: device.path, deviceSize: device.size, socketPath: join(directory, 'vdmap.sock'), threads: Number(values.threads) });
     stoppers.push(async () => { await agent.stop(); });
-    const targets: Record<SystemName, Target> = {
+    const targets: Partial<Record<SystemName, Target>> = {
       raw: { fioArguments: [`--filename=${device.path}`, '--ioengine=io_uring', '--direct=1'] },
       'qemu-nbd': { fioArguments: ['--ioengine=nbd', `--uri=${qemu.uri}`], pid: qemu.pid },
       nbdkit: { fioArguments: ['--ioengine=nbd', `--uri=${nbdkit.uri}`], pid: nbdkit.pid },
       vdmap: { fioArguments: ['--ioengine=nbd', `--uri=${agent.uri}`], pid: agent.pid },
     };
+    if (values.baseline) {
+      const baseline = await startAgent({
+        device: device.path, deviceSize: device.size, socketPath: join(directory, 'baseline.sock'), threads: Number(values.threads),
+        agentScript: join(values.baseline, 'bench', 'support', 'nbd-agent.js'),
+      });
+      stoppers.push(async () => { await baseline.stop(); });
+      targets.baseline = { fioArguments: ['--ioengine=nbd', `--uri=${baseline.uri}`], pid: baseline.pid };
+    }
     for (const job of jobs) {
       const cells = new Map<SystemName, Cell[]>(Systems.map((system) => [system, []]));
       for (let round = 0; round < rounds; round++) {
         for (let i = 0; i < Systems.length; i++) {
           const system = Systems[(i + round) % Systems.length];
-          cells.get(system)!.push(measure(job, targets[system]));
+          cells.get(system)!.push(measure(job, targets[system]!));
         }
       }
-      const row = { job: job.name } as { job: string } & Record<SystemName, Cell>;
-      for (const system of ['vdmap', 'qemu-nbd', 'nbdkit', 'raw'] as const) row[system] = median(cells.get(system)!);
+      const row: { job: string } & Partial<Record<SystemName, Cell>> = { job: job.name };
+      for (const system of Systems) row[system] = median(cells.get(system)!);
       results.push(row);
       if (!values.json) printRow(row);
     }
@@ -133,18 +146,20 @@ async function main(): Promise<void> {
   console.log(`busy = share of all CPUs busy during the cell; ${runtimeSeconds}s per cell, ${rounds} round(s), median shown.`);
 }
 
-function printRow(row: { job: string } & Record<SystemName, Cell>): void {
+function printRow(row: { job: string } & Partial<Record<SystemName, Cell>>): void {
   const cell = (r: Cell) => `${(r.iops / 1000).toFixed(1).padStart(6)}K ${r.mbps.toFixed(0).padStart(5)}MB/s p50 ${r.p50_us.toFixed(0).padStart(5)} p99 ${r.p99_us.toFixed(0).padStart(6)}` +
     (r.cpu_us_per_io === undefined ? ' '.repeat(11) : ` cpu ${r.cpu_us_per_io.toFixed(1).padStart(6)}`) +
     ` fio ${(r.client_cpu_us_per_io ?? 0).toFixed(1).padStart(6)} busy ${(r.machine_busy * 100).toFixed(0).padStart(3)}%`;
+  const peers = Systems.filter((system) => system !== 'vdmap');
   if (rowsPrinted++ === 0) {
-    console.log(`${'job'.padEnd(18)} ${'system'.padEnd(9)} ${'IOPS, MB/s, latency us, server and fio cpu us/IO, machine busy'.padEnd(86)} vs qemu-nbd  vs nbdkit  vs raw`);
+    const header = ['qemu-nbd', 'nbdkit', 'raw', 'baseline'].filter((peer) => Systems.includes(peer as SystemName)).map((peer) => `vs ${peer}`.padStart(12)).join('');
+    console.log(`${'job'.padEnd(18)} ${'system'.padEnd(9)} ${'IOPS, MB/s, latency us, server and fio cpu us/IO, machine busy'.padEnd(86)}${header}`);
   }
-  for (const system of ['vdmap', 'qemu-nbd', 'nbdkit', 'raw'] as const) {
-    const ratios = system === 'vdmap'
-      ? `${(row.vdmap.iops / row['qemu-nbd'].iops).toFixed(2).padStart(10)}  ${(row.vdmap.iops / row.nbdkit.iops).toFixed(2).padStart(8)}  ${(row.vdmap.iops / row.raw.iops).toFixed(2).padStart(6)}`
-      : '';
-    console.log(`${(system === 'vdmap' ? row.job : '').padEnd(18)} ${system.padEnd(9)} ${cell(row[system])}  ${ratios}`);
+  const vdmap = row.vdmap!;
+  const ratios = (['qemu-nbd', 'nbdkit', 'raw', 'baseline'] as const).filter((peer) => row[peer] !== undefined)
+    .map((peer) => (vdmap.iops / row[peer]!.iops).toFixed(2).padStart(12)).join('');
+  for (const system of ['vdmap', ...peers] as const) {
+    console.log(`${(system === 'vdmap' ? row.job : '').padEnd(18)} ${system.padEnd(9)} ${cell(row[system]!)}${system === 'vdmap' ? ratios : ''}`);
   }
 }
 await main();

@@ -31,6 +31,8 @@ export interface AgentOptions {
   env?: Record<string, string>;
   /** A3: migrate an extent every this many milliseconds while serving. */
   migrateEveryMs?: number;
+  /** The child script: another build's nbd-agent.js, for an A/B of two builds (default: this file). */
+  agentScript?: string;
 }
 
 export interface RunningAgent {
@@ -53,7 +55,7 @@ interface FromChild {
 /** Starts the agent in a child process and resolves once it listens. */
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const migrate = options.migrateEveryMs === undefined ? {} : { VDMAP_MIGRATE_EVERY_MS: String(options.migrateEveryMs) };
-  const child = fork(fileURLToPath(import.meta.url), [options.device, String(options.deviceSize), options.socketPath, String(options.threads ?? 2)], {
+  const child = fork(options.agentScript ?? fileURLToPath(import.meta.url), [options.device, String(options.deviceSize), options.socketPath, String(options.threads ?? 2)], {
     env: { ...process.env, ...options.env, ...migrate }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let counts: MigrationCounts | undefined;
