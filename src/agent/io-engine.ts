@@ -19,10 +19,10 @@
  *   busy   (waitMicroseconds > 0) once operations flow, each turn submits what the tick queued and, in the SAME
  *          io_uring_enter, sleeps until the next completion or waitMicroseconds; the kernel runs the thread's
  *          deferred task work (socket receives, device completions) inside that call, and the eventfd is off
- *          (setWake), so the loop is not woken for what the turn reaps itself. Between turns the event loop still
- *          runs (timers, messages and other handles wait at most waitMicroseconds). A turn whose wait ends with
- *          nothing returns the thread to idle. A busy turn runs several such rounds before the event loop gets
- *          the thread back (E5). Measured at queue depth 1 over NBD (strace): four system calls per request (an
+ *          (setWake), so the loop is not woken for what the turn reaps itself. A busy turn runs several such
+ *          rounds before the event loop gets the thread back (E5); between turns the event loop runs (timers,
+ *          messages and other handles wait at most one turn). A round whose wait ends with nothing returns the
+ *          thread to idle. Measured at queue depth 1 over NBD (strace): four system calls per request (an
  *          io_uring_enter that finds the request, one that submits its read and the next receive, one that finds
  *          the read done, the reply's sendmsg), one epoll poll per eight requests and no eventfd wake-up, against
  *          nine system calls and two event-loop wake-ups per request in idle mode.
@@ -49,12 +49,12 @@
  *       submit, wait, reap, dispatch) before it lets the event loop run, so it holds the loop at most
  *       RoundsPerTurn x (pollMicroseconds + waitMicroseconds); work that completions queue as microtasks or
  *       nextTicks (promise-based paths) waits for the end of the turn.
+ *   E6. The eventfd is off only while busy, and while busy a turn is always running or scheduled: a completion is
+ *       never left unreaped while the thread sleeps in epoll. Turning it back on is followed by one more reap (W5
+ *       of native-bindings/src/ring_wake.c).
  *   E7. Callbacks given to afterBatch() during a dispatch run once, right after that batch of completions (before
  *       the next round sleeps): the replies a batch produced leave before the thread waits again. Outside a
  *       dispatch they run on the next tick.
- *   E6. The eventfd is off only while busy, and a turn is always scheduled while busy: a completion is never left
- *       unreaped while the thread sleeps in epoll. Turning it back on is followed by one more reap (W5 of
- *       native-bindings/src/ring_wake.c).
  * Thread: the owning thread only (the ring is SINGLE_ISSUER).
  * Errors leaving: VDM_RING_SUBMIT (thrown into every callback of a batch the kernel refused), VDM_IO_TOO_LARGE.
  */
