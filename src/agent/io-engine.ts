@@ -27,10 +27,10 @@
  *          the read done, the reply's sendmsg), one epoll poll per eight requests and no eventfd wake-up, against
  *          nine system calls and two event-loop wake-ups per request in idle mode.
  *   Hybrid polling (pollMicroseconds > 0): at low device queue depth (at most pollMaxInflight device operations
- *   in flight), a busy turn first spins on the completion queue for up to that long, which saves the sleep and the
+ *   in flight), a busy round first spins on the completion queue for up to that long, which saves the sleep and the
  *   wake-up (13-18 us each way on a small VM) when another CPU is free to run the device's and the client's work.
  *   It backs off by itself: when spins keep ending empty (the other CPUs are busy, or the device is slow), the
- *   engine stops spinning for a while (SpinBackoffTurns) and then tries again, so a loaded machine is not starved
+ *   engine stops spinning for a while (SpinBackoffRounds) and then tries again, so a loaded machine is not starved
  *   by a thread burning a CPU for nothing.
  *   At high device depth (DeepQueue) a busy wait asks for a small batch of completions rather than one: fewer
  *   wake-ups and fuller reply batches, while most of the queue stays in flight.
@@ -97,8 +97,8 @@ const WaitBatch = 4;
 const RoundsPerTurn = 8;
 /** A spin reads the clock once every this many reaps. */
 const SpinClockRounds = 16;
-/** Turns without spinning after spins kept ending empty. */
-export const SpinBackoffTurns = 512;
+/** Rounds without spinning after spins kept ending empty. */
+export const SpinBackoffRounds = 512;
 const SpinScoreLimit = 8;
 
 interface Pending {
@@ -134,7 +134,7 @@ export class IoEngine {
   private readonly socketSlot: Uint8Array;
   /** Recent spins: + for one that found a completion, - for one that ended empty (back-off below the limit). */
   private spinScore = 0;
-  private spinPausedTurns = 0;
+  private spinPausedRounds = 0;
   /** A turn is scheduled (setImmediate). */
   private turnScheduled = false;
   /** Busy mode (E6): the eventfd is off and turns keep coming. */
@@ -377,8 +377,8 @@ export class IoEngine {
   /** Hybrid polling is on, at low device depth, and not backing off. */
   private spinsNow(): boolean {
     if (this.pollMilliseconds === 0) return false;
-    if (this.spinPausedTurns > 0) {
-      this.spinPausedTurns--;
+    if (this.spinPausedRounds > 0) {
+      this.spinPausedRounds--;
       return false;
     }
     return this.deviceOperations() <= this.pollMaxInflight;
@@ -402,7 +402,7 @@ export class IoEngine {
     this.spinScore = found ? Math.min(SpinScoreLimit, this.spinScore + 1) : this.spinScore - 2;
     if (this.spinScore < -SpinScoreLimit) {
       this.spinScore = 0;
-      this.spinPausedTurns = SpinBackoffTurns;
+      this.spinPausedRounds = SpinBackoffRounds;
     }
   }
 

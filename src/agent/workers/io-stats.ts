@@ -47,10 +47,6 @@ export interface IoStatsSnapshot {
 export class IoStats {
   private readonly counts = new Map<string, IoCounts>();
 
-  record(disk: string, operation: IoOperationName, bytes: number, seconds: number, failed: boolean): void {
-    this.add(this.entry(disk, operation), bytes, seconds, failed);
-  }
-
   /** The counters of one (disk, operation) pair, made on first use and kept (take() resets them in place). */
   private entry(disk: string, operation: IoOperationName): IoCounts {
     const key = `${operation}\u0000${disk}`;
