@@ -10,9 +10,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Worker } from 'node:worker_threads';
 import { TableWriter } from '../../src/table/epoch-flip.js';
 import { createTableBuffer, entryPhysicalExtent, entryWord } from '../../src/table/layout.js';
+import { startStressWorkers, stopStressWorkers } from './fixtures/stress-workers.js';
 
 const extentCount = 4096;
 const readers = 3;
@@ -29,10 +29,8 @@ describe('epoch flip under concurrent readers', () => {
     await writer.commit(writer.stageFull(geometry(0), (stage) => {
       for (let x = 0; x < extentCount; x++) stage.set(x, x % 64, 0, 0);
     }));
-    const workers = Array.from({ length: readers }, (_, i) => new Worker(new URL('./fixtures/flip-reader.js', import.meta.url), {
-      workerData: { buffer: views.buffer, slot: i + 1, seed: seed + i, extentCount },
-    }));
-    await Promise.all(workers.map((worker) => new Promise((resolve) => worker.once('message', resolve))));
+    const workers = await startStressWorkers(new URL('./fixtures/flip-reader.js', import.meta.url), readers,
+      (i) => ({ buffer: views.buffer, slot: i + 1, seed: seed + i, extentCount }));
     let random = seed >>> 0;
     const next = (n: number) => (random = (Math.imul(random, 1664525) + 1013904223) >>> 0) % n;
     try {
@@ -52,12 +50,7 @@ describe('epoch flip under concurrent readers', () => {
         }
       }
     } finally {
-      const results = await Promise.all(workers.map((worker) => new Promise<{ checks: number; violations: string[] }>((resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-        worker.postMessage('stop');
-      })));
-      await Promise.all(workers.map((worker) => worker.terminate()));
+      const results = await stopStressWorkers<{ checks: number; violations: string[] }>(workers);
       const violations = results.flatMap((r) => r.violations);
       const checks = results.reduce((sum, r) => sum + r.checks, 0);
       console.log(`flip-stress: ${flips} flips, ${checks} entry checks by ${readers} readers`);

@@ -12,10 +12,10 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSync, writeSync, closeSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
 import { AgentDisk } from '../../src/agent/agent-disk.js';
 import { emptyDocument } from '../../src/table/document.js';
 import { cleanupDevices, sparseFile } from '../support/devices.js';
+import { startStressWorkers, stopStressWorkers } from './fixtures/stress-workers.js';
 
 const extentSize = 16 * 1024;
 const extentCount = 256;
@@ -43,10 +43,8 @@ describe('I/O under continuous table flips', () => {
     doc.devices = ['d0'];
     for (let i = 0; i < extentCount; i++) { doc.device[i] = 0; doc.physicalExtent[i] = i; doc.state[i] = 0; }
     await disk.applyDocument(doc);
-    const threads = Array.from({ length: workers }, (_, i) => new Worker(new URL('./fixtures/io-reader.js', import.meta.url), {
-      workerData: { share: disk.share(), slot: i + 1, seed: seed + i, extentSize, extentCount, physicalCount },
-    }));
-    await Promise.all(threads.map((thread) => new Promise((resolve, reject) => { thread.once('message', resolve); thread.once('error', reject); })));
+    const threads = await startStressWorkers(new URL('./fixtures/io-reader.js', import.meta.url), workers,
+      (i) => ({ share: disk.share(), slot: i + 1, seed: seed + i, extentSize, extentCount, physicalCount }));
     const extents = Uint32Array.from({ length: extentCount }, (_, i) => i);
     try {
       for (let epoch = 1; epoch <= flips; epoch++) {
@@ -57,12 +55,7 @@ describe('I/O under continuous table flips', () => {
         if (epoch % 4 === 0) await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {
-      const results = await Promise.all(threads.map((thread) => new Promise<{ reads: number; violations: string[] }>((resolve, reject) => {
-        thread.once('message', resolve);
-        thread.once('error', reject);
-        thread.postMessage('stop');
-      })));
-      await Promise.all(threads.map((thread) => thread.terminate()));
+      const results = await stopStressWorkers<{ reads: number; violations: string[] }>(threads);
       disk.close();
       const reads = results.reduce((sum, r) => sum + r.reads, 0);
       console.log(`io-flip-stress: ${flips} flips, ${reads} reads by ${workers} workers`);

@@ -12,10 +12,10 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
 import { AgentDisk } from '../../src/agent/agent-disk.js';
 import { emptyDocument, ExtentState } from '../../src/table/document.js';
 import { cleanupDevices, isRoot, loopDevice, sparseFile } from '../support/devices.js';
+import { startStressWorkers, stopStressWorkers } from './fixtures/stress-workers.js';
 
 const extentSize = 16 * 1024;
 const extentCount = 32;
@@ -51,10 +51,8 @@ describe('writes under continuous migration', () => {
       disk: 'vd0', fromEpoch: epoch, toEpoch: ++epoch, devices: ['d0'], extent: Uint32Array.of(extent),
       device: Int32Array.of(0), physicalExtent: Uint32Array.of(physicalExtent), state: Uint8Array.of(state),
     }, { drainTimeoutMs: 10_000 });
-    const threads = Array.from({ length: workers }, (_, i) => new Worker(new URL('./fixtures/io-writer.js', import.meta.url), {
-      workerData: { share: disk.share(), slot: i + 1, seed: seed + i, index: i, workers, blockCount },
-    }));
-    await Promise.all(threads.map((thread) => new Promise((resolve, reject) => { thread.once('message', resolve); thread.once('error', reject); })));
+    const threads = await startStressWorkers(new URL('./fixtures/io-writer.js', import.meta.url), workers,
+      (i) => ({ share: disk.share(), slot: i + 1, seed: seed + i, index: i, workers, blockCount }));
     const device = openSync(backing, 'r+');
     const copy = Buffer.alloc(extentSize);
     let results: Array<{ writes: number; failures: string[]; acknowledged: Array<[number, number]> }> = [];
@@ -72,12 +70,7 @@ describe('writes under continuous migration', () => {
         if (m % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
       }
     } finally {
-      results = await Promise.all(threads.map((thread) => new Promise<typeof results[number]>((resolve, reject) => {
-        thread.once('message', resolve);
-        thread.once('error', reject);
-        thread.postMessage('stop');
-      })));
-      await Promise.all(threads.map((thread) => thread.terminate()));
+      results = await stopStressWorkers<typeof results[number]>(threads);
       disk.close();
     }
     const lost: string[] = [];
