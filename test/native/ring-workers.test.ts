@@ -50,8 +50,11 @@ describe('Ring in worker threads', () => {
       return new Worker(workerUrl, { workerData: { mode: 'round-trip', path, blocks, seed: 10000 * (number + 1) } });
     });
     const reports = workers.map(async (worker) => {
+      /* Both listeners go on before either event: a worker that posts and exits at once has its message drained
+       * and 'exit' emitted in one synchronous call, so a listener added after awaiting the message would miss it. */
+      const exited = once(worker, 'exit');
       const [report] = (await once(worker, 'message')) as [RoundTripReport];
-      const [exitCode] = (await once(worker, 'exit')) as [number];
+      const [exitCode] = (await exited) as [number];
       return { report, exitCode };
     });
     const mainResults = await mainThreadNops(16);
