@@ -28,8 +28,10 @@ export async function socketPair(): Promise<SocketPair> {
   await once(server, 'listening');
   const peer = connect(path);
   peer.on('error', () => undefined); // tests destroy ends on purpose
+  /* Both listeners go on before either event: the two ends' events come in whichever order the kernel says. */
+  const connected = once(peer, 'connect');
   const [accepted] = (await once(server, 'connection')) as [Socket];
-  await once(peer, 'connect');
+  await connected;
   const fd = duplicateDescriptor((accepted as unknown as { _handle: { fd: number } })._handle.fd);
   accepted.destroy();
   server.close();
