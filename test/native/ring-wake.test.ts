@@ -30,7 +30,7 @@ function runChild(source: string, waitMilliseconds: number): Promise<{ outcome: 
       child.kill('SIGKILL');
       resolve({ outcome: 'alive', stderr });
     }, waitMilliseconds);
-    child.on('exit', (code) => {
+    child.on('close', (code) => { /* 'close', not 'exit': stderr is complete only then */
       clearTimeout(timer);
       resolve({ outcome: code ?? -1, stderr });
     });

@@ -74,9 +74,9 @@ describe('Ring in worker threads', () => {
     const fifoPath = makeFifo(scratch.directory, 'held-fifo');
     const baseline = openFileDescriptorCount();
     const worker = new Worker(workerUrl, { workerData: { mode: 'hold-open', path, blocks: 64, seed: 1, fifoPath } });
+    const exited = once(worker, 'exit');
     const [message] = (await once(worker, 'message')) as [{ ready: boolean; deviceFd: number }];
     assert.equal(message.ready, true);
-    const exited = once(worker, 'exit');
     await worker.terminate();
     await exited;
     closeDevice(message.deviceFd); /* openDevice fds belong to the process, not to the worker that opened them */
