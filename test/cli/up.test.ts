@@ -5,20 +5,19 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { tempDir, cleanupDevices } from '../support/devices.js';
 import { killAll, startDaemon, vdmap } from '../support/processes.js';
+import { freeTcpPort } from '../support/ports.js';
 import { requireTool, runToolOk } from '../support/tools.js';
 
 after(() => { killAll(); cleanupDevices(); });
-
-const port = 20000 + (process.pid % 20000);
 
 describe('vdmap up', () => {
   it('serves vd0 to qemu-img from an empty directory, answers the CLI without flags, and keeps data across a restart', async () => {
     requireTool('qemu-img');
     requireTool('qemu-io');
     const cwd = tempDir();
+    const port = await freeTcpPort();
     const args = ['up', '--nbd', `127.0.0.1:${port}`, '--listen', '127.0.0.1:0'];
     const up = await startDaemon(args, /Ctrl-C flushes and stops/, { cwd });
     const uri = `nbd://127.0.0.1:${port}/vd0`;
@@ -37,7 +36,6 @@ describe('vdmap up', () => {
     const listed = await vdmap(['disk', 'ls', '--json'], { cwd });
     assert.equal(JSON.parse(listed.stdout).length, 1, 'starting again reuses the data: still one disk');
     assert.equal(await again.stop('SIGTERM'), 0, again.output());
-    void join;
   });
 
   it('tells the operator what to do when no controller is running (exit 6)', async () => {
