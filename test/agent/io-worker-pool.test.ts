@@ -12,6 +12,7 @@ import { emptyDocument, ExtentState, NoDevice } from '../../src/table/document.j
 import { VdmapError } from '../../src/errors/error.js';
 import { cleanupDevices, sparseFile } from '../support/devices.js';
 import { pattern } from './fixtures/disk.js';
+import { until } from '../support/wait.js';
 
 const extentSize = 1024 * 1024;
 const extentCount = 16;
@@ -59,7 +60,7 @@ describe('I/O worker pool', () => {
     try {
       await setInvalid(disk, 3, true);
       const held = pool.io(0, 'vd0', 'read', 3 * extentSize, 4096);
-      while (faults.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      await until(() => faults.length > 0, 'the fault of the held read');
       assert.equal(faults[0].extent, 3);
       assert.equal(faults[0].kind, 'invalid');
       await setInvalid(disk, 3, false);
@@ -77,7 +78,7 @@ describe('I/O worker pool', () => {
       const inflight = pool.io(0, 'vd0', 'read', 0, 4 * extentSize).catch(() => undefined);
       await victim.terminate();
       await inflight;
-      while (pool.restarts === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      await until(() => pool.restarts > 0, 'the pool to replace the terminated worker');
       await setInvalid(disk, 1, false);
       const data = pattern(0, 8192, 22);
       await pool.io(0, 'vd0', 'write', 0, data);

@@ -18,6 +18,7 @@ import { IoWorkerPool } from '../../src/agent/workers/io-worker-pool.js';
 import { emptyDocument, ExtentState, type TableDocument } from '../../src/table/document.js';
 import { cleanupDevices, sparseFile, tempDir } from '../support/devices.js';
 import { requireTool, runTool } from '../support/tools.js';
+import { until } from '../support/wait.js';
 
 const extentSize = 1024 * 1024;
 const extentCount = 4;
@@ -91,11 +92,13 @@ describe('table states seen by an NBD client', () => {
   it('holds a read of an INVALID extent without delaying another read, and completes it once the entry is fixed', async () => {
     const faultsBefore = faults.length;
     const fixed = (async () => {
-      while (faults.length === faultsBefore) await new Promise((resolve) => setTimeout(resolve, 10));
+      await until(() => faults.length > faultsBefore, 'the fault of the held read');
       await disk.applyDocument(documentWith(++epoch, []));
     })();
-    const { stdout } = await nbdsh([...raceHeldAgainstFree, 'h.aio_command_completed(c_held)', 'print("held", held.to_bytearray()[:2].hex())']);
-    await fixed;
+    const [{ stdout }] = await Promise.all([
+      nbdsh([...raceHeldAgainstFree, 'h.aio_command_completed(c_held)', 'print("held", held.to_bytearray()[:2].hex())']),
+      fixed,
+    ]);
     assert.match(stdout, /^order free,held$/m, 'the free read completes first, the held one after the fix');
     assert.match(stdout, /^free 1010$/m);
     assert.match(stdout, /^held 1212$/m);
