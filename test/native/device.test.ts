@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { VdmapError } from '../../src/errors/error.js';
 import { closeDevice, openDevice } from '../../src/native/index.js';
-import { type LoopDevice, type Mount, type Scratch, attachLoopDevice, ext4Directory, mountFilesystem, requireTool } from './fixtures/system.js';
+import { type LoopDevice, type Mount, type Scratch, attachLoopDevice, blockDeviceAlignments, ext4Directory, mountFilesystem, requireTool } from './fixtures/system.js';
 
 function isDeviceError(code: string, errno: string) {
   return (error: unknown): boolean =>
@@ -34,8 +34,9 @@ describe('openDevice on a regular file', () => {
       assert.equal(device.isBlockDevice, false);
       assert.equal(device.readOnly, false);
       assert.equal(device.path, path);
-      assert.equal(device.offsetAlignment, 512, 'ext4 reports its direct-I/O offset alignment through statx');
-      assert.equal(device.memoryAlignment, 512);
+      const expected = blockDeviceAlignments(path);
+      assert.equal(device.offsetAlignment, expected.offset, 'ext4 reports its device\'s logical block size through statx');
+      assert.equal(device.memoryAlignment, expected.memory, 'and its DMA alignment');
       assert.ok(fstatSync(device.fd).isFile());
     } finally {
       closeDevice(device.fd);
