@@ -12,6 +12,7 @@ import * as nbd from '../../src/nbd/protocol.js';
 import { MemoryExport } from './fixtures/memory-export.js';
 import { infoData, RawClient } from './fixtures/raw-client.js';
 import { startTestServer } from './fixtures/test-server.js';
+import { until } from '../support/wait.js';
 
 describe('nbd server', () => {
   it('serves the same export on TCP and on the Unix socket', async () => {
@@ -40,7 +41,8 @@ describe('nbd server', () => {
       const established = await RawClient.connect({ path: server.unixPath });
       await established.open('disk');
       for (let i = 0; i < 40; i++) flood.push(await RawClient.connect({ path: server.unixPath }));
-      await sleep(100);
+      await until(() => flood.filter((c) => c.closed).length >= 40 - 8, 'the connections past the limit to be refused');
+      await sleep(100); // room for a ninth handshake slot to be refused too, if the count were wrong
       const refused = flood.filter((c) => c.closed).length;
       assert.equal(refused, 40 - 8, 'eight handshake slots: the established connection no longer holds one');
       for (let i = 0; i < 20; i++) {
@@ -62,7 +64,7 @@ describe('nbd server', () => {
     await raw.open('disk', { structured: true });
     const release = disk.hold('read');
     raw.request(nbd.NBD_CMD_READ, { handle: 1n, offset: 0, length: 4096 });
-    await sleep(20);
+    await until(() => disk.calls.read === 1, 'the read to reach the export');
     const closing = server.stop();
     await sleep(20);
     raw.request(nbd.NBD_CMD_FLUSH, { handle: 2n });

@@ -14,6 +14,7 @@ import * as nbd from '../../src/nbd/protocol.js';
 import { MemoryExport } from './fixtures/memory-export.js';
 import { errorMessageOf, RawClient } from './fixtures/raw-client.js';
 import { startTestServer, type TestServer } from './fixtures/test-server.js';
+import { until } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
 
@@ -144,7 +145,8 @@ describe('transmission', () => {
     const before = disk.calls.read;
     const release = disk.hold('read');
     for (let i = 0; i < 20; i++) raw.request(nbd.NBD_CMD_READ, { handle: BigInt(i), offset: i * 512, length: 512 });
-    await sleep(100);
+    await until(() => disk.calls.read - before >= 8, 'the first 8 reads to reach the export');
+    await sleep(100); // room for a ninth, if the bound leaked
     assert.equal(disk.calls.read - before, 8);
     release();
     for (let i = 0; i < 20; i++) await raw.readReply(512);
@@ -355,7 +357,8 @@ describe('transmission byte bound', () => {
       await raw.open('disk');
       const release = disk.hold('read');
       for (let i = 0; i < 6; i++) raw.request(nbd.NBD_CMD_READ, { handle: BigInt(i), offset: i * 512 * 1024, length: 512 * 1024 });
-      await sleep(100);
+      await until(() => disk.calls.read >= 2, 'the first 2 reads to reach the export');
+      await sleep(100); // room for a third, if the bound leaked
       assert.equal(disk.calls.read, 2, 'two 512 KiB reads fill the 1 MiB budget');
       release();
       for (let i = 0; i < 6; i++) assert.equal((await raw.readReply(512 * 1024)).error, 0);
