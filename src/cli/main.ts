@@ -6,7 +6,7 @@
  * Exit codes (stable; see src/errors/catalogue.ts ExitCode): 0 ok, 1 internal error (a bug), 2 usage, 3 not
  * found, 4 conflict, 5 invalid input, 6 unavailable, 7 I/O error, 8 denied, 9 timeout.
  */
-import { Builtins, Cli } from 'clipanion';
+import { Builtins, Cli, type Command } from 'clipanion';
 import { ExitCode } from '../errors/catalogue.js';
 import { AgentEnrollCommand } from './commands/agent/enroll.js';
 import { AgentInspectCommand } from './commands/agent/inspect.js';
@@ -28,29 +28,47 @@ import { TableShowCommand } from './commands/table/show.js';
 import { TableSetStateCommand } from './commands/table/set-state.js';
 import { DiskDrainCommand, DiskResumeCommand } from './commands/disk/drain.js';
 
+const Commands = [
+  DeviceAddCommand, DeviceListCommand, DeviceRemoveCommand,
+  DiskCreateCommand, DiskListCommand, DiskRemoveCommand, DiskAttachCommand, DiskDetachCommand,
+  TableShowCommand, TablePushCommand, TableDiffCommand, TableSetStateCommand, EpochCommand, DiskDrainCommand, DiskResumeCommand,
+  AgentEnrollCommand, AgentListCommand, AgentInspectCommand, ControllerCommand, AgentCommand, UpCommand,
+  Builtins.HelpCommand, Builtins.VersionCommand,
+];
+
 export function buildCli(): Cli {
   const cli = new Cli({ binaryLabel: 'vdmap: table-driven block storage virtualization', binaryName: 'vdmap', binaryVersion: '0.1.0' });
-  for (const command of [
-    DeviceAddCommand, DeviceListCommand, DeviceRemoveCommand,
-    DiskCreateCommand, DiskListCommand, DiskRemoveCommand, DiskAttachCommand, DiskDetachCommand,
-    TableShowCommand, TablePushCommand, TableDiffCommand, TableSetStateCommand, EpochCommand, DiskDrainCommand, DiskResumeCommand,
-    AgentEnrollCommand, AgentListCommand, AgentInspectCommand, ControllerCommand, AgentCommand, UpCommand,
-    Builtins.HelpCommand, Builtins.VersionCommand,
-  ]) cli.register(command);
+  for (const command of Commands) cli.register(command);
   return cli;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * `vdmap table set-state vd0 3 --help` asks for the help of `table set-state`; clipanion only takes --help right
+ * after the command's path, so the request is rewritten that way: the longest command path argv starts with,
+ * then --help. Anything after `--` is an argument, not a help request.
+ */
+export function helpFirst(argv: readonly string[]): readonly string[] {
+  const optionsEnd = argv.indexOf('--');
+  const options = optionsEnd === -1 ? argv : argv.slice(0, optionsEnd);
+  if (!options.includes('--help') && !options.includes('-h')) return argv;
+  let path: readonly string[] = [];
+  for (const commandPath of Commands.flatMap((command) => command.paths ?? [])) {
+    if (commandPath.some((word) => word.startsWith('-'))) continue; // the builtins: `vdmap --help` itself
+    if (commandPath.length > path.length && commandPath.every((word, index) => argv[index] === word)) path = commandPath;
+  }
+  return [...path, '--help'];
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
   const cli = buildCli();
-  let command;
+  let command: Command;
   try {
-    command = cli.process(argv);
+    command = cli.process([...helpFirst(argv)]); // parsed here so a usage error exits 2 (clipanion's run says 1)
   } catch (error) {
     process.stderr.write(cli.error(error));
     return ExitCode.Usage;
   }
-  return cli.run(argv);
-  void command;
+  return cli.run(command);
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -86,6 +86,15 @@ describe('vdmap commands', () => {
     assert.match((await run('agent', 'ls')).stdout, /^host1\s+no\s+-/m);
   });
 
+  it('prints a command\'s help, exit 0, when --help or -h follows its arguments', async () => {
+    for (const flag of ['--help', '-h']) {
+      const help = await run('table', 'set-state', 'vd0', '3', '--set', 'NOWRITE', flag);
+      assert.equal(help.code, 0, help.stdout + help.stderr);
+      assert.match(help.stdout, /vdmap table set-state .*<disk> <extents>/);
+      assert.match(help.stdout, /Lift it again/, 'the detailed help, with the examples');
+    }
+  });
+
   it('reports an unknown disk with exit 3 and an unknown command with exit 2', async () => {
     const missing = await run('epoch', 'nosuch');
     assert.equal(missing.code, 3, missing.stderr);
