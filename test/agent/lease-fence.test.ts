@@ -13,8 +13,9 @@ import type { EpochView } from '../../src/controller/admin-api.js';
 import { cleanupDevices, sparseFile, tempDir } from '../support/devices.js';
 import { runTool, runToolOk } from '../support/tools.js';
 import {
-  admin, converged, enroll, eventually, startAgentProcess, startControllerProcess, stopAll,
+  admin, converged, enroll, startAgentProcess, startControllerProcess, stopAll,
 } from '../controller/fixtures/daemons.js';
+import { eventually } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
 const LEASE_MS = 1500;

@@ -6,6 +6,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { converged } from '../controller/fixtures/daemons.js';
 import { tempDir, cleanupDevices } from '../support/devices.js';
 import { type Daemon, killAll, startDaemon, vdmap } from '../support/processes.js';
 import { freeTcpPort } from '../support/ports.js';
@@ -31,8 +33,10 @@ describe('entry states from the CLI', () => {
 
   it('holds a client write to a NOWRITE extent until the state is cleared', async () => {
     requireTool('qemu-io');
-    assert.equal((await vdmap(['table', 'set-state', 'vd0', '2', '--set', 'NOWRITE'], { cwd })).code, 0);
-    await agentsConverged(cwd, 'vd0'); // set-state answers once the epoch is committed and sent, not applied
+    const set = await vdmap(['table', 'set-state', 'vd0', '2', '--set', 'NOWRITE', '--json'], { cwd });
+    assert.equal(set.code, 0, set.stderr);
+    // set-state answers once the epoch is committed and sent, not applied: the client's write must come after.
+    await converged(join(cwd, 'vdmap-data', 'controller.sock'), 'vd0', JSON.parse(set.stdout).epoch, ['local']);
     const writer = spawn('qemu-io', ['-f', 'raw', '-c', `write -P 0x77 ${2 * 1024 * 1024} 4096`, uri], { env: { ...process.env, PATH: TOOL_PATH }, stdio: 'ignore' });
     let finished = false;
     const done = new Promise<number>((resolve) => writer.on('close', (code) => { finished = true; resolve(code ?? -1); }));
@@ -58,15 +62,3 @@ describe('entry states from the CLI', () => {
   });
 });
 
-/** Waits until every agent of `disk` has applied the controller's epoch (`vdmap epoch` LAG 0), for up to 10 s. */
-async function agentsConverged(cwd: string, disk: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const result = await vdmap(['epoch', disk, '--json'], { cwd });
-    assert.equal(result.code, 0, result.stderr);
-    const view = JSON.parse(result.stdout) as { epoch: number; agents: { appliedEpoch: number | null }[] };
-    if (view.agents.length > 0 && view.agents.every((agent) => agent.appliedEpoch === view.epoch)) return;
-    assert.ok(Date.now() < deadline, `agents of ${disk} did not apply epoch ${view.epoch} within 10 s: ${result.stdout}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -16,8 +16,9 @@ import { decodeMessage } from '../../src/wire/codec.js';
 import { encodeFrame, FrameDecoder } from '../../src/wire/frame.js';
 import { cleanupDevices, sparseFile, tempDir } from '../support/devices.js';
 import {
-  admin, agentEpoch, converged, enroll, eventually, startAgentProcess, startControllerProcess, stopAll,
+  admin, agentEpoch, converged, enroll, startAgentProcess, startControllerProcess, stopAll,
 } from './fixtures/daemons.js';
+import { eventually } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
 

@@ -15,8 +15,9 @@ import type { TableJson } from '../../src/table/codec.js';
 import { cleanupDevices, sparseFile, tempDir } from '../support/devices.js';
 import { runToolOk } from '../support/tools.js';
 import {
-  admin, agentEpoch, converged, enroll, eventually, startAgentProcess, startControllerProcess, stopAll,
+  admin, agentEpoch, converged, enroll, startAgentProcess, startControllerProcess, stopAll,
 } from './fixtures/daemons.js';
+import { eventually } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
 const agents = ['host-a', 'host-b', 'host-c'];

@@ -1,14 +1,25 @@
 /**
- * Waiting in tests for something another thread or process does: poll a condition, with a deadline, so a test
- * whose event never comes fails with what it waited for instead of holding the whole run until the runner's timeout.
+ * Waiting in tests for something another thread or process does: poll, with a deadline, so a test whose event
+ * never comes fails with what it waited for instead of holding the whole run until the runner's timeout.
  */
-import assert from 'node:assert/strict';
 
-/** Resolves once `condition()` holds; fails with `what` after `timeoutMilliseconds` (default 10 s). */
-export async function until(condition: () => boolean, what: string, timeoutMilliseconds = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMilliseconds;
-  while (!condition()) {
-    assert.ok(Date.now() < deadline, `timed out after ${timeoutMilliseconds} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+/** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError === undefined ? '' : `: ${String(lastError)}`}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/** Resolves once `condition()` holds, polling every 5 ms; fails with `what` after `timeoutMs` (default 10 s). */
+export async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  await eventually(what, () => (condition() ? true : undefined), timeoutMs, 5);
 }
