@@ -73,7 +73,7 @@ export const Catalogue = {
   VDM_TABLE_TOO_LARGE: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The table has more entries than the agent supports: use a larger extent size.' },
 
   // Agent <-> controller wire (src/wire)
-  VDM_WIRE_FRAME_TOO_LARGE: { errno: 'EIO', exit: ExitCode.Io, hint: 'The peer announced a frame above the size limit and was disconnected: check that both ends run the same vdmap version; the limit is in the details.' },
+  VDM_WIRE_FRAME_TOO_LARGE: { errno: 'EIO', exit: ExitCode.Io, hint: 'A message was above the frame size limit (in the details). Announced by a peer: it was disconnected; check that both ends run the same vdmap version. Refused by the sender (details side=sender): admin requests and answers travel in one frame, so a table with this many distinct entries (above about 70,000 runs) cannot pass through the CLI in this version; between agent and controller it is a bug: report it with the log.' },
   VDM_WIRE_MALFORMED: { errno: 'EIO', exit: ExitCode.Io, hint: 'The peer sent bytes that are not a valid vdmap message (reason in the details) and was disconnected: check that it is a vdmap agent or controller of the same version.' },
   VDM_WIRE_TRUNCATED: { errno: 'EIO', exit: ExitCode.Io, hint: 'The connection closed in the middle of a frame: check the network and the peer log for a crash or restart.' },
   VDM_WIRE_VERSION: { errno: 'ENOTSUP', exit: ExitCode.Unavailable, hint: 'The peer speaks another protocol version: upgrade the agent or controller so both speak the version in the details.' },

@@ -27,8 +27,16 @@ export const FRAME_HEADER_BYTES = 4;
 /** The largest payload a frame may carry (F1). A 1M-entry table travels as several frames below this. */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 
-/** One frame around `payload`. Throws VdmapError when the payload breaks F1: sending it would be a bug here. */
+/**
+ * One frame around `payload`. Throws VdmapError when the payload breaks F1: too large is the sender's refusal
+ * (details side=sender: an admin answer or request can be that big), empty would be a bug here.
+ */
 export function encodeFrame(payload: Uint8Array, maxFrameBytes: number = MAX_FRAME_BYTES): Buffer {
+  if (payload.byteLength > maxFrameBytes) {
+    throw new VdmapError('VDM_WIRE_FRAME_TOO_LARGE',
+      `a message of ${payload.byteLength} bytes does not fit one frame (limit ${maxFrameBytes} bytes) and was not sent`,
+      { length: payload.byteLength, maxFrameBytes, side: 'sender' });
+  }
   const problem = payloadLengthProblem(payload.byteLength, maxFrameBytes);
   if (problem !== undefined) throw problem;
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.byteLength);

@@ -115,8 +115,12 @@ describe('encodeFrame', () => {
     assert.deepEqual(encodeFrame(Buffer.from('abc')), Buffer.from([0, 0, 0, 3, 0x61, 0x62, 0x63]));
   });
 
-  it('throws VDM_WIRE_FRAME_TOO_LARGE for a payload above the limit', () => {
-    assert.throws(() => encodeFrame(new Uint8Array(MAX_FRAME_BYTES + 1)), { code: 'VDM_WIRE_FRAME_TOO_LARGE' });
+  it('throws VDM_WIRE_FRAME_TOO_LARGE for a payload above the limit, saying the sender refused it', () => {
+    assert.throws(() => encodeFrame(new Uint8Array(MAX_FRAME_BYTES + 1)), {
+      code: 'VDM_WIRE_FRAME_TOO_LARGE',
+      message: /^a message of 4194305 bytes does not fit one frame \(limit 4194304 bytes\) and was not sent$/,
+      details: { length: MAX_FRAME_BYTES + 1, maxFrameBytes: MAX_FRAME_BYTES, side: 'sender' },
+    });
   });
 
   it('throws VDM_WIRE_MALFORMED for an empty payload', () => {
