@@ -17,3 +17,8 @@ export function parseHostPort(text: string, what: string): { host: string; port:
   if (!match || port > 65535) throw new Error(`${what} '${text}' is not HOST:PORT`);
   return { host: match[1].replace(/^\[|\]$/g, ''), port };
 }
+
+/** {host, port} -> host:port, with an IPv6 host in brackets (the inverse of parseHostPort). */
+export function formatHostPort(address: { host: string; port: number }): string {
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { converged } from '../controller/fixtures/daemons.js';
 import { tempDir, cleanupDevices } from '../support/devices.js';
 import { type Daemon, killAll, startDaemon, vdmap } from '../support/processes.js';
-import { freeTcpPort } from '../support/ports.js';
 import { requireTool, runToolOk, TOOL_PATH } from '../support/tools.js';
+import { tcpUri } from './fixtures/banner.js';
 
 describe('entry states from the CLI', () => {
   let cwd: string;
@@ -20,9 +20,8 @@ describe('entry states from the CLI', () => {
 
   before(async () => {
     cwd = tempDir();
-    const port = await freeTcpPort();
-    uri = `nbd://127.0.0.1:${port}/vd0`;
-    up = await startDaemon(['up', '--nbd', `127.0.0.1:${port}`, '--listen', '127.0.0.1:0', '--size', '64M'], /Ctrl-C flushes and stops/, { cwd });
+    up = await startDaemon(['up', '--nbd', '127.0.0.1:0', '--listen', '127.0.0.1:0', '--size', '64M'], /Ctrl-C flushes and stops/, { cwd });
+    uri = tcpUri(up.output());
   });
 
   after(async () => {

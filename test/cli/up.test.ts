@@ -7,8 +7,8 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { tempDir, cleanupDevices } from '../support/devices.js';
 import { killAll, startDaemon, vdmap } from '../support/processes.js';
-import { freeTcpPort } from '../support/ports.js';
 import { requireTool, runToolOk } from '../support/tools.js';
+import { tcpUri } from './fixtures/banner.js';
 
 after(() => { killAll(); cleanupDevices(); });
 
@@ -17,10 +17,9 @@ describe('vdmap up', () => {
     requireTool('qemu-img');
     requireTool('qemu-io');
     const cwd = tempDir();
-    const port = await freeTcpPort();
-    const args = ['up', '--nbd', `127.0.0.1:${port}`, '--listen', '127.0.0.1:0'];
+    const args = ['up', '--nbd', '127.0.0.1:0', '--listen', '127.0.0.1:0'];
     const up = await startDaemon(args, /Ctrl-C flushes and stops/, { cwd });
-    const uri = `nbd://127.0.0.1:${port}/vd0`;
+    const uri = tcpUri(up.output());
     const info = await runToolOk('qemu-img', ['info', '--output=json', uri]);
     assert.equal(JSON.parse(info)['virtual-size'], 1024 ** 3);
     await runToolOk('qemu-io', ['-f', 'raw', '-c', 'write -P 0x3c 1048576 65536', uri]);
@@ -32,7 +31,7 @@ describe('vdmap up', () => {
     assert.equal(await up.stop('SIGINT'), 0, up.output());
 
     const again = await startDaemon(args, /Ctrl-C flushes and stops/, { cwd });
-    await runToolOk('qemu-io', ['-f', 'raw', '-c', 'read -P 0x3c 1048576 65536', uri]);
+    await runToolOk('qemu-io', ['-f', 'raw', '-c', 'read -P 0x3c 1048576 65536', tcpUri(again.output())]);
     const listed = await vdmap(['disk', 'ls', '--json'], { cwd });
     assert.equal(JSON.parse(listed.stdout).length, 1, 'starting again reuses the data: still one disk');
     assert.equal(await again.stop('SIGTERM'), 0, again.output());
@@ -44,3 +43,4 @@ describe('vdmap up', () => {
     assert.match(result.stderr, /^VDM_CLI_UNREACHABLE: nothing is listening at vdmap-data\/controller.sock \(ENOENT\)\nhint: Start the controller/m);
   });
 });
+

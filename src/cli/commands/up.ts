@@ -19,8 +19,9 @@ import { connectAdmin } from '../../controller/admin-client.js';
 import { VdmapError } from '../../errors/error.js';
 import { closeDevice, openDevice } from '../../native/index.js';
 import { ReportingCommand } from '../admin-command.js';
-import { DefaultControllerPort, DefaultDataDir, parseHostPort } from '../address.js';
+import { DefaultControllerPort, DefaultDataDir, formatHostPort, parseHostPort } from '../address.js';
 import { untilSignalled } from '../daemon.js';
+import { daemonLogger, logFormatOption, resolveLogFormat } from '../logging.js';
 import type { Reporter } from '../reporter.js';
 import { formatSize, parseSize } from '../sizes.js';
 
@@ -42,14 +43,16 @@ export class UpCommand extends ReportingCommand {
   listen = Option.String('--listen', `127.0.0.1:${DefaultControllerPort}`, { description: 'Controller TCP endpoint (default 127.0.0.1:10810)' });
   size = Option.String('--size', '1G', { description: 'Size of vd0 when it is created (default 1G)' });
   workers = Option.String('--workers', { description: 'I/O worker threads (default: one per core)' });
+  logFormat = logFormatOption();
 
   protected async run(reporter: Reporter): Promise<number> {
+    const logFormat = resolveLogFormat(this.logFormat, process.stdout.isTTY === true);
     const dataDir = resolve(this.data);
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const log = (line: string) => this.context.stderr.write(`${line}\n`);
     // The daemons are loaded only when run, so that every other command starts fast.
     const [{ startController }, { startAgent }] = await Promise.all([import('../../controller/controller.js'), import('../../agent/agent.js')]);
-    const controller = await startController({ dataDir, listen: parseHostPort(this.listen, '--listen'), socketPath: join(dataDir, 'controller.sock') });
+    const controller = await startController({ dataDir, listen: parseHostPort(this.listen, '--listen'), socketPath: join(dataDir, 'controller.sock'), logger: daemonLogger('vdmap-controller', logFormat) });
     let agent: { close(): Promise<void> } | undefined;
     try {
       const controllerSocket = join(dataDir, 'controller.sock');
@@ -63,13 +66,16 @@ export class UpCommand extends ReportingCommand {
         await admin.close();
       }
       const nbdSocket = this.socket ?? join(dataDir, 'nbd.sock');
-      agent = await startAgent({
-        controller: controllerSocket, name: AgentName, credential, dataDir,
+      const started = await startAgent({
+        controller: controllerSocket, name: AgentName, credential, dataDir, logger: daemonLogger('vdmap-agent', logFormat),
         nbd: { tcp: parseHostPort(this.nbd, '--nbd'), unixPath: nbdSocket },
         ...(this.workers ? { workers: Number(this.workers) } : {}),
       });
+      agent = started;
+      const bound = started.addresses.nbd.tcp; // the port the kernel gave, when --nbd asked for port 0
+      const nbdTcp = bound === undefined ? this.nbd : formatHostPort(bound);
       const disks = await waitConverged(controllerSocket);
-      reporter.result({ controller: controller.addresses, nbd: { tcp: this.nbd, unix: nbdSocket }, disks }, () => banner(this.nbd, nbdSocket, disks));
+      reporter.result({ controller: controller.addresses, nbd: { tcp: nbdTcp, unix: nbdSocket }, disks }, () => banner(nbdTcp, nbdSocket, disks));
     } catch (error) {
       await agent?.close();
       await controller.close();

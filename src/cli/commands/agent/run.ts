@@ -5,6 +5,7 @@ import { VdmapError } from '../../../errors/error.js';
 import { ReportingCommand } from '../../admin-command.js';
 import { controllerAddress, DefaultDataDir, parseHostPort } from '../../address.js';
 import { untilSignalled } from '../../daemon.js';
+import { daemonLogger, logFormatOption, resolveLogFormat } from '../../logging.js';
 import type { Reporter } from '../../reporter.js';
 
 export class AgentCommand extends ReportingCommand {
@@ -23,8 +24,10 @@ export class AgentCommand extends ReportingCommand {
   socket = Option.String('--socket', { description: 'NBD Unix socket (default DATA/nbd.sock)' });
   workers = Option.String('--workers', { description: 'I/O worker threads (default 2)' });
   metrics = Option.String('--metrics', { description: 'Serve Prometheus metrics on HOST:PORT' });
+  logFormat = logFormatOption();
 
   protected async run(reporter: Reporter): Promise<number> {
+    const logger = daemonLogger('vdmap-agent', resolveLogFormat(this.logFormat, process.stdout.isTTY === true));
     let credential: string;
     try {
       credential = readFileSync(this.tokenFile, 'utf8').trim();
@@ -33,7 +36,7 @@ export class AgentCommand extends ReportingCommand {
     }
     const { startAgent } = await import('../../../agent/agent.js'); // loaded only to run it: keeps other commands fast
     const agent = await startAgent({
-      controller: controllerAddress(this.controller), name: this.name, credential, dataDir: this.data,
+      controller: controllerAddress(this.controller), name: this.name, credential, dataDir: this.data, logger,
       nbd: { tcp: parseHostPort(this.nbd, '--nbd'), unixPath: this.socket ?? join(this.data, 'nbd.sock') },
       ...(this.workers ? { workers: Number(this.workers) } : {}),
       ...(this.metrics ? { metrics: parseHostPort(this.metrics, '--metrics') } : {}),

@@ -3,6 +3,7 @@ import { Command, Option } from 'clipanion';
 import { ReportingCommand } from '../../admin-command.js';
 import { DefaultControllerPort, DefaultDataDir, parseHostPort } from '../../address.js';
 import { untilSignalled } from '../../daemon.js';
+import { daemonLogger, logFormatOption, resolveLogFormat } from '../../logging.js';
 import type { Reporter } from '../../reporter.js';
 
 export class ControllerCommand extends ReportingCommand {
@@ -17,11 +18,13 @@ export class ControllerCommand extends ReportingCommand {
   listen = Option.String('--listen', `127.0.0.1:${DefaultControllerPort}`, { description: 'TCP endpoint HOST:PORT (default 127.0.0.1:10810)' });
   socket = Option.String('--socket', { description: 'Unix socket path (default DIR/controller.sock)' });
   metrics = Option.String('--metrics', { description: 'Serve Prometheus metrics on HOST:PORT' });
+  logFormat = logFormatOption();
 
   protected async run(reporter: Reporter): Promise<number> {
+    const logger = daemonLogger('vdmap-controller', resolveLogFormat(this.logFormat, process.stdout.isTTY === true));
     const { startController } = await import('../../../controller/controller.js'); // loaded only to run it: keeps other commands fast
     const controller = await startController({
-      dataDir: this.data, listen: parseHostPort(this.listen, '--listen'),
+      dataDir: this.data, listen: parseHostPort(this.listen, '--listen'), logger,
       socketPath: this.socket ?? join(this.data, 'controller.sock'),
       ...(this.metrics ? { metrics: parseHostPort(this.metrics, '--metrics') } : {}),
     });
