@@ -57,6 +57,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       '--name=soak', '--ioengine=nbd', `--uri=${agent.uri}`, '--numjobs=2', `--size=${half}`, `--offset_increment=${half}`,
       '--rw=randwrite', '--bsrange=4k-128k', '--iodepth=16', '--verify=crc32c', '--verify_backlog=512', '--verify_fatal=1',
       '--do_verify=1', `--runtime=${options.seconds}`, '--time_based', '--group_reporting', '--output-format=json',
+      '--verify_state_save=0', // a failed verify would otherwise leave its state file in the caller's directory
     ]);
   } finally {
     migrations = await agent.stop(); // K3
