@@ -4,7 +4,7 @@
  * Table of contents:
  *   errors.c        Error{code: errno name} helpers, argument readers
  *   device.c        openDevice / closeDevice (O_DIRECT, size, alignments)
- *   memory.c        alignmentOf(view[, modulus]), adviseHugePages(view)
+ *   memory.c        alignmentOf(view[, modulus]), adviseHugePages(view), copyBytes(target, at, source, from, length)
  *   socket.c        sendVector / shutdownSocket / setSendBufferSize: serving a socket from a ring's thread
  *   ring.h          the Ring class: lifecycle in ring.c, then one file per method group
  *   submission.h    the descriptor layout, mirrored from src/native/submission.ts
@@ -14,7 +14,7 @@
  *       mutable state, so rings of different threads never meet.
  *   A2. Only src/native/addon.ts loads this file; everything else goes through the typed facade.
  *
- * Exports: openDevice, closeDevice, duplicateDescriptor, alignmentOf, adviseHugePages, sendVector, shutdownSocket,
+ * Exports: openDevice, closeDevice, duplicateDescriptor, alignmentOf, adviseHugePages, copyBytes, sendVector, shutdownSocket,
  * setSendBufferSize, Ring, layout (the numbers of submission.h, compared by a test).
  */
 #include <node_api.h>
@@ -89,6 +89,7 @@ NAPI_MODULE_INIT() {
     {"duplicateDescriptor", NULL, descriptor_duplicate, NULL, NULL, NULL, napi_enumerable, NULL},
     {"alignmentOf", NULL, memory_alignment_of, NULL, NULL, NULL, napi_enumerable, NULL},
     {"adviseHugePages", NULL, memory_advise_huge_pages, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"copyBytes", NULL, memory_copy_bytes, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sendVector", NULL, socket_send_vector, NULL, NULL, NULL, napi_enumerable, NULL},
     {"shutdownSocket", NULL, socket_shutdown, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setSendBufferSize", NULL, socket_set_send_buffer_size, NULL, NULL, NULL, napi_enumerable, NULL},

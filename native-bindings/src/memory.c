@@ -4,6 +4,7 @@
 #include "memory.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "errors.h"
@@ -72,4 +73,32 @@ napi_value memory_advise_huge_pages(napi_env env, napi_callback_info info) {
   napi_value result;
   NAPI_CALL(env, napi_create_int32(env, outcome, &result));
   return result;
+}
+
+/* Reads a byte range [offset, offset + length) of a view of `byte_length` bytes; throws EINVAL outside it (M3). */
+static bool read_range(napi_env env, napi_value offset_value, double length, size_t byte_length, const char *what, double *offset) {
+  if (!read_integer_argument(env, offset_value, what, 0, (double)byte_length, offset)) return false;
+  if (*offset + length > (double)byte_length) {
+    throw_invalid(env, "copyBytes: %s %.0f + length %.0f is past the view's %zu bytes", what, *offset, length, byte_length);
+    return false;
+  }
+  return true;
+}
+
+/* copyBytes(target, targetOffset, source, sourceOffset, length) -> length: memmove between two views (M3). */
+napi_value memory_copy_bytes(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) return throw_invalid(env, "copyBytes(target, targetOffset, source, sourceOffset, length) takes five arguments");
+  uint8_t *target, *source;
+  size_t target_length, source_length;
+  double length, target_offset, source_offset;
+  if (!typed_array_bytes(env, argv[0], "copyBytes: target", &target, &target_length)) return NULL;
+  if (!typed_array_bytes(env, argv[2], "copyBytes: source", &source, &source_length)) return NULL;
+  if (!read_integer_argument(env, argv[4], "copyBytes: length", 0, (double)SIZE_MAX, &length)) return NULL;
+  if (!read_range(env, argv[1], length, target_length, "targetOffset", &target_offset)) return NULL;
+  if (!read_range(env, argv[3], length, source_length, "sourceOffset", &source_offset)) return NULL;
+  memmove(target + (size_t)target_offset, source + (size_t)source_offset, (size_t)length);
+  return argv[4];
 }

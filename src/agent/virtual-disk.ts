@@ -43,6 +43,7 @@ import { Blocked, TableReader } from '../table/epoch-flip.js';
 import type { CopyIndex, TableViews } from '../table/layout.js';
 import { type Access, allocationRuns, clipPieces, devicesOf, type Hold, mapWithinExtent, type Piece, planRange, ZeroPiece } from './extent-map.js';
 import { type Fault, FaultReporter, type FaultSink } from './faults.js';
+import { copyBytes } from '../native/index.js';
 import { FallocateMode, type IoEngine, WriteFlag } from './io-engine.js';
 import type { BufferPool, PoolBlock } from './buffer-pool.js';
 import type { WriteLocks } from './write-locks.js';
@@ -168,7 +169,7 @@ export class VirtualDisk implements Export {
     // Whole blocks with a block at hand: the payload goes into it and takes the write-buffer path (fast when it can).
     const buffer = data.length > 0 ? this.writeBuffer(offset, data.length) : undefined;
     if (buffer !== undefined) {
-      buffer.bytes.set(data);
+      copyBytes(buffer.bytes, 0, data, 0, data.length);
       buffer.commit(fua, done);
       return;
     }
@@ -185,7 +186,7 @@ export class VirtualDisk implements Export {
     const pool = this.options.engine.pool;
     const block = await pool.allocate(end - start);
     if (edges.length === 0) {
-      block.bytes.set(data, 0);
+      copyBytes(block.bytes, 0, data, 0, data.length);
       return this.writeWholeBlocksInSteps(start, end, block, fua ? WriteFlag.DATASYNC : 0);
     }
     try {
@@ -193,7 +194,7 @@ export class VirtualDisk implements Export {
       try {
         await this.mapped('write', start, end - start, async (pieces) => {
           await this.readEdges(pieces, block, edges.map((edge) => edge - start));
-          block.bytes.set(data, offset - start);
+          copyBytes(block.bytes, offset - start, data, 0, data.length);
           await this.writePieces(pieces, block, fua ? WriteFlag.DATASYNC : 0);
         });
       } finally {

@@ -82,6 +82,7 @@ export interface NativeAddon {
   duplicateDescriptor(fd: number): number;
   alignmentOf(view: ArrayBufferView, modulus?: number): number;
   adviseHugePages(view: ArrayBufferView): number;
+  copyBytes(target: ArrayBufferView, targetOffset: number, source: ArrayBufferView, sourceOffset: number, length: number): number;
   sendVector(fd: number, views: readonly Uint8Array[]): number;
   shutdownSocket(fd: number, how: number): number;
   setSendBufferSize(fd: number, bytes: number): number;

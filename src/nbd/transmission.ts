@@ -18,6 +18,7 @@
  *   X4. A WRITE payload is copied at most once on its way to the export: into the export's WriteBuffer when it
  *       offers one (X6 of export.ts), else taken in place from a chunk the transport does not reuse, else
  *       assembled once into one buffer. Bytes kept past a borrowed chunk's delivery are copies (T1 of transport.ts).
+ *       Copies use copyBytes (a memmove: V8's own copy of shared I/O memory goes byte by byte, src/native/copy.ts).
  *   X5. A request magic other than NBD_REQUEST_MAGIC, or a WRITE payload over `requestCap`, drops the
  *       connection at once (hard disconnect). A rejected WRITE within the cap has its payload skipped.
  *   X6. DISC: no further bytes are parsed; every in-flight request is replied to, then the transport ends.
@@ -54,6 +55,7 @@ import {
   NBD_REQUEST_MAGIC,
   REQUEST_HEADER_LENGTH,
 } from './protocol.js';
+import { copyBytes } from '../native/index.js';
 import { ReplyWriter } from './reply-writer.js';
 import { RequestRules } from './request-validation.js';
 import type { Transport, TransportListener } from './transport.js';
@@ -304,8 +306,7 @@ export class Transmission {
     const slot = this.payloadSlot as InflightRequest;
     const length = slot.length;
     if (slot.writeBuffer === null && this.payloadBuffer === null && available >= length) {
-      const bytes = input.subarray(at, at + length);
-      slot.payload = this.inputBorrowed ? Buffer.from(bytes) : bytes;
+      slot.payload = this.inputBorrowed ? copyOf(input, at, length) : input.subarray(at, at + length);
       this.inputOffset = at + length;
       this.payloadSlot = null;
       this.execute(slot);
@@ -313,7 +314,7 @@ export class Transmission {
     }
     const target = slot.writeBuffer?.bytes ?? (this.payloadBuffer ??= Buffer.allocUnsafe(length));
     const n = Math.min(length - this.payloadFilled, available);
-    target.set(input.subarray(at, at + n), this.payloadFilled);
+    copyBytes(target, this.payloadFilled, input, at, n);
     this.payloadFilled += n;
     this.inputOffset = at + n;
     if (this.payloadFilled === length) {
@@ -596,4 +597,11 @@ function uint32(bytes: Uint8Array, at: number): number {
 
 function uint16(bytes: Uint8Array, at: number): number {
   return (bytes[at] << 8) | bytes[at + 1];
+}
+
+/** `length` bytes of `input` from `at`, in memory of their own (copyBytes: the input may be shared I/O memory). */
+function copyOf(input: Buffer, at: number, length: number): Buffer {
+  const copy = Buffer.allocUnsafe(length);
+  copyBytes(copy, 0, input, at, length);
+  return copy;
 }
