@@ -1,6 +1,6 @@
 /**
  * npm run bench:nbd [-- --device PATH] [--runtime SECONDS (5)] [--rounds N (3)] [--threads N (2)] [--jobs a,b]
- *                   [--baseline DIST] [--json]
+ *                   [--baseline DIST] [--pin] [--json]
  *
  * vdmap's NBD export against qemu-nbd and nbdkit serving the same device, with fio's io_uring engine on the
  * device itself as the ceiling, in ONE run, job by job (the four StandardJobs), with ratios.
@@ -19,6 +19,8 @@
  * With --baseline DIST (another build's dist/ directory, e.g. from `git worktree add /tmp/base HEAD~1 && cd
  * /tmp/base && npm ci`), that build's agent serves the same device too, as system `baseline`, and the table gains
  * a vdmap / baseline column: an A/B of two builds in one run, which is how a change's gain is measured here.
+ * With --pin every server runs on the first half of the CPUs and fio on the rest (bench/support/cpu-pinning.ts):
+ * client and server on separate cores, as with two machines, instead of wherever the scheduler puts them.
  * Without --device it makes a 1 GiB tmpfs-backed loop device (root). fio reads/writes the first 512 MiB.
  * A benchmark, not a test: nothing asserts. Needs fio, qemu-nbd, nbdkit (apt-get install -y fio qemu-utils nbdkit).
  */
@@ -27,6 +29,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type JobResult, type JobSpec, requireTool, runFio, StandardJobs } from './support/fio.js';
+import { pinProcess, splitCpus } from './support/cpu-pinning.js';
 import { machineFacts } from './support/machine.js';
 import { startAgent } from './support/nbd-agent.js';
 import { processCpuSeconds, startNbdkit, startQemuNbd } from './support/nbd-peers.js';
@@ -40,12 +43,15 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     jobs: { type: 'string' },
     baseline: { type: 'string' },
+    pin: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
 const runtimeSeconds = Number(values.runtime);
 const rounds = Math.max(1, Number(values.rounds));
 const region = 512 * 1024 * 1024;
+const cpus = values.pin ? splitCpus() : undefined;
+if (values.pin && cpus === undefined) throw new Error('--pin needs at least 2 CPUs: one for the servers, one for fio');
 let rowsPrinted = 0;
 
 type SystemName = 'vdmap' | 'qemu-nbd' | 'nbdkit' | 'raw' | 'baseline';
@@ -67,7 +73,7 @@ interface Cell extends JobResult {
 function measure(job: JobSpec, target: Target): Cell {
   const cpuBefore = target.pid === undefined ? 0 : processCpuSeconds(target.pid);
   const machineBefore = machineCpuTicks();
-  const result = runFio(job, target.fioArguments, runtimeSeconds, region);
+  const result = runFio(job, target.fioArguments, runtimeSeconds, region, cpus?.client);
   const machineAfter = machineCpuTicks();
   const cell: Cell = { ...result, machine_busy: 1 - (machineAfter.idle - machineBefore.idle) / Math.max(1, machineAfter.total - machineBefore.total) };
   if (target.pid !== undefined) {
@@ -118,6 +124,9 @@ async function main(): Promise<void> {
       stoppers.push(async () => { await baseline.stop(); });
       targets.baseline = { fioArguments: ['--ioengine=nbd', `--uri=${baseline.uri}`], pid: baseline.pid };
     }
+    if (cpus !== undefined) {
+      for (const target of Object.values(targets)) if (target.pid !== undefined) pinProcess(target.pid, cpus.server);
+    }
     for (const job of jobs) {
       const cells = new Map<SystemName, Cell[]>(Systems.map((system) => [system, []]));
       for (let round = 0; round < rounds; round++) {
@@ -136,7 +145,7 @@ async function main(): Promise<void> {
     rmSync(directory, { recursive: true, force: true });
     device.dispose();
   }
-  const machine = { ...machineFacts(device.path), runtimeSeconds, rounds, threads: Number(values.threads), region };
+  const machine = { ...machineFacts(device.path), runtimeSeconds, rounds, threads: Number(values.threads), region, ...(cpus ? { serverCpus: cpus.server, clientCpus: cpus.client } : {}) };
   if (values.json) {
     console.log(JSON.stringify({ machine, jobs: results }, null, 1));
     return;
@@ -144,6 +153,7 @@ async function main(): Promise<void> {
   console.log(`\n${JSON.stringify(machine)}`);
   console.log(`ratios are vdmap IOPS / peer IOPS; cpu = server CPU time per I/O (all threads); fio = the client's CPU time per I/O;`);
   console.log(`busy = share of all CPUs busy during the cell; ${runtimeSeconds}s per cell, ${rounds} round(s), median shown.`);
+  if (cpus) console.log(`--pin: every server on CPU ${cpus.server}, fio on CPU ${cpus.client}.`);
 }
 
 function printRow(row: { job: string } & Partial<Record<SystemName, Cell>>): void {
