@@ -12,7 +12,9 @@
  *
  * Every server runs for the whole benchmark; each job is run against each system in turn (the order rotates
  * every round, so drift on a shared machine does not always favour the same side). With --rounds N each cell is
- * the round with the median IOPS. Besides IOPS, MB/s and completion latency percentiles, each server's CPU time
+ * the round with the median IOPS, and each ratio (vdmap / peer) is the median over rounds of the two systems' ratio
+ * in the same round: systems measured seconds apart share the machine's state of that moment, so a burst of load
+ * from elsewhere moves both sides of a ratio rather than one side of it. Besides IOPS, MB/s and completion latency percentiles, each server's CPU time
  * (all its threads, from /proc) per I/O is reported: a fairer figure than IOPS when the machine is busy; so is
  * fio's own CPU per I/O (the client's share) and how busy the machine's CPUs were during the cell: when they are
  * near 100%, the sum of server, client and kernel work per I/O is what bounds IOPS.
@@ -55,6 +57,10 @@ if (values.pin && cpus === undefined) throw new Error('--pin needs at least 2 CP
 let rowsPrinted = 0;
 
 type SystemName = 'vdmap' | 'qemu-nbd' | 'nbdkit' | 'raw' | 'baseline';
+type PeerName = Exclude<SystemName, 'vdmap'>;
+const Peers: PeerName[] = ['qemu-nbd', 'nbdkit', 'raw', 'baseline'];
+/** A job's row: each system's median cell, and vdmap's ratio to each peer (median of per-round ratios). */
+type Row = { job: string; ratios: Partial<Record<PeerName, number>> } & Partial<Record<SystemName, Cell>>;
 const Systems: SystemName[] = ['raw', 'qemu-nbd', 'nbdkit', 'vdmap', ...(values.baseline ? ['baseline' as const] : [])];
 
 /** One system as fio sees it: the fio target arguments and, for servers, the process whose CPU is counted. */
@@ -94,6 +100,13 @@ function median(cells: Cell[]): Cell {
   return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
+/** vdmap IOPS / peer IOPS round by round (same index, same round); the median of those ratios. */
+function pairedRatio(vdmap: Cell[], peer: Cell[]): number {
+  const ratios = vdmap.map((cell, round) => cell.iops / Math.max(peer[round].iops, 1e-9)).sort((a, b) => a - b);
+  const middle = ratios.length >> 1;
+  return ratios.length % 2 === 1 ? ratios[middle] : (ratios[middle - 1] + ratios[middle]) / 2;
+}
+
 async function main(): Promise<void> {
   requireTool('fio', 'apt-get install -y fio');
   requireTool('qemu-nbd', 'apt-get install -y qemu-utils');
@@ -102,7 +115,7 @@ async function main(): Promise<void> {
   const device = scratchDevice(values.device);
   const directory = mkdtempSync(join(tmpdir(), 'vdmap-nbd-bench-'));
   const stoppers: Array<() => Promise<void>> = [];
-  const results: Array<{ job: string } & Partial<Record<SystemName, Cell>>> = [];
+  const results: Row[] = [];
   try {
     const qemu = await startQemuNbd(device.path, join(directory, 'qemu-nbd.sock'));
     stoppers.push(() => qemu.stop());
@@ -135,8 +148,9 @@ async function main(): Promise<void> {
           cells.get(system)!.push(measure(job, targets[system]!));
         }
       }
-      const row: { job: string } & Partial<Record<SystemName, Cell>> = { job: job.name };
+      const row: Row = { job: job.name, ratios: {} };
       for (const system of Systems) row[system] = median(cells.get(system)!);
+      for (const peer of Peers) if (Systems.includes(peer)) row.ratios[peer] = pairedRatio(cells.get('vdmap')!, cells.get(peer)!);
       results.push(row);
       if (!values.json) printRow(row);
     }
@@ -151,23 +165,21 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`\n${JSON.stringify(machine)}`);
-  console.log(`ratios are vdmap IOPS / peer IOPS; cpu = server CPU time per I/O (all threads); fio = the client's CPU time per I/O;`);
+  console.log(`ratios are vdmap IOPS / peer IOPS in the same round, median over rounds; cpu = server CPU time per I/O (all threads); fio = the client's CPU time per I/O;`);
   console.log(`busy = share of all CPUs busy during the cell; ${runtimeSeconds}s per cell, ${rounds} round(s), median shown.`);
   if (cpus) console.log(`--pin: every server on CPU ${cpus.server}, fio on CPU ${cpus.client}.`);
 }
 
-function printRow(row: { job: string } & Partial<Record<SystemName, Cell>>): void {
+function printRow(row: Row): void {
   const cell = (r: Cell) => `${(r.iops / 1000).toFixed(1).padStart(6)}K ${r.mbps.toFixed(0).padStart(5)}MB/s p50 ${r.p50_us.toFixed(0).padStart(5)} p99 ${r.p99_us.toFixed(0).padStart(6)}` +
     (r.cpu_us_per_io === undefined ? ' '.repeat(11) : ` cpu ${r.cpu_us_per_io.toFixed(1).padStart(6)}`) +
     ` fio ${(r.client_cpu_us_per_io ?? 0).toFixed(1).padStart(6)} busy ${(r.machine_busy * 100).toFixed(0).padStart(3)}%`;
   const peers = Systems.filter((system) => system !== 'vdmap');
   if (rowsPrinted++ === 0) {
-    const header = ['qemu-nbd', 'nbdkit', 'raw', 'baseline'].filter((peer) => Systems.includes(peer as SystemName)).map((peer) => `vs ${peer}`.padStart(12)).join('');
+    const header = Peers.filter((peer) => Systems.includes(peer)).map((peer) => `vs ${peer}`.padStart(12)).join('');
     console.log(`${'job'.padEnd(18)} ${'system'.padEnd(9)} ${'IOPS, MB/s, latency us, server and fio cpu us/IO, machine busy'.padEnd(86)}${header}`);
   }
-  const vdmap = row.vdmap!;
-  const ratios = (['qemu-nbd', 'nbdkit', 'raw', 'baseline'] as const).filter((peer) => row[peer] !== undefined)
-    .map((peer) => (vdmap.iops / row[peer]!.iops).toFixed(2).padStart(12)).join('');
+  const ratios = Peers.filter((peer) => row.ratios[peer] !== undefined).map((peer) => row.ratios[peer]!.toFixed(2).padStart(12)).join('');
   for (const system of ['vdmap', ...peers] as const) {
     console.log(`${(system === 'vdmap' ? row.job : '').padEnd(18)} ${system.padEnd(9)} ${cell(row[system]!)}${system === 'vdmap' ? ratios : ''}`);
   }
