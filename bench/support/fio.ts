@@ -44,7 +44,8 @@ export function requireTool(tool: string, install: string): void {
 export function runFio(job: JobSpec, target: string[], runtimeSeconds: number, sizeBytes: number, cpus?: string): JobResult {
   requireTool('fio', 'apt-get install -y fio');
   const output = execFileSync('fio', [
-    '--name=vdmap-bench', ...target, ...(cpus === undefined ? [] : [`--cpus_allowed=${cpus}`]), `--rw=${job.rw}`, `--bs=${job.blockSize}`, `--iodepth=${job.queueDepth}`,
+    '--name=vdmap-bench', ...target, ...(cpus === undefined ? [] : [`--cpus_allowed=${cpus}`]),
+    `--rw=${job.rw}`, `--bs=${job.blockSize}`, `--iodepth=${job.queueDepth}`,
     `--size=${sizeBytes}`, `--runtime=${runtimeSeconds}`, '--time_based', '--group_reporting', '--output-format=json',
   ], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
   const json = JSON.parse(output.slice(output.indexOf('{'))) as { jobs: Array<Record<string, FioSide> & FioCpu> };

@@ -4,10 +4,8 @@
  * Owns: alignmentOf(view[, modulus]) -> the address of the view's first byte modulo 4096 (or a power of two up to
  * 1 GiB), and adviseHugePages(view): madvise(MADV_HUGEPAGE), so I/O memory can sit on 2 MiB pages (fewer TLB
  * misses for every copy the kernel makes into or out of it: costly under nested paging).
- * And copyBytes(target, targetOffset, source, sourceOffset, length): memmove between two views. V8 copies into or
- * out of a SharedArrayBuffer with relaxed atomic loads and stores, one byte at a time when the two addresses are not
- * equally aligned: 1.5 us for 4 KiB where memmove takes under 0.1 us (Node 20, measured here). I/O memory is shared
- * (src/native/aligned.ts G2), and an NBD WRITE payload sits at an odd offset of the receive block.
+ * And copyBytes(target, targetOffset, source, sourceOffset, length): memmove between two views, because V8 copies
+ * shared memory (which I/O memory is) byte by byte at unequal alignments (src/native/copy.ts has the figures).
  * Does not know: allocation policy; src/native/aligned.ts over-allocates and offsets using this number.
  *
  * Invariants:

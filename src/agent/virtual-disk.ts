@@ -38,12 +38,12 @@
 import { constants } from 'node:os';
 import { VdmapError } from '../errors/error.js';
 import { deviceError } from '../errors/errno.js';
+import { copyBytes } from '../native/index.js';
 import type { AllocationExtent, Completion, Export, ExportCapabilities, ReadBuffer, WriteBuffer, WriteZeroesOptions } from '../nbd/export.js';
 import { Blocked, TableReader } from '../table/epoch-flip.js';
 import type { CopyIndex, TableViews } from '../table/layout.js';
 import { type Access, allocationRuns, clipPieces, devicesOf, type Hold, mapWithinExtent, type Piece, planRange, ZeroPiece } from './extent-map.js';
 import { type Fault, FaultReporter, type FaultSink } from './faults.js';
-import { copyBytes } from '../native/index.js';
 import { FallocateMode, type IoEngine, WriteFlag } from './io-engine.js';
 import type { BufferPool, PoolBlock } from './buffer-pool.js';
 import type { WriteLocks } from './write-locks.js';
