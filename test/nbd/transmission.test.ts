@@ -22,6 +22,7 @@ describe('transmission', () => {
   let server: TestServer;
   const disk = new MemoryExport({ name: 'disk', size: 8 * MiB, capabilities: { maximumBlockSize: 1 * MiB } });
   const aligned = new MemoryExport({ name: 'aligned', size: 1 * MiB, capabilities: { minimumBlockSize: 512 } });
+  const lending = new MemoryExport({ name: 'lending', size: 1 * MiB, writeBufferLimit: 64 * 1024 });
   const readOnly = new MemoryExport({ name: 'ro', size: 1 * MiB, capabilities: { readOnly: true } });
   const plain = new MemoryExport({
     name: 'plain', size: 1 * MiB,
@@ -30,7 +31,7 @@ describe('transmission', () => {
   const clients: RawClient[] = [];
 
   before(async () => {
-    server = await startTestServer([disk, aligned, readOnly, plain], { connection: { maxInflightRequests: 8 } });
+    server = await startTestServer([disk, aligned, lending, readOnly, plain], { connection: { maxInflightRequests: 8 } });
   });
   afterEach(() => {
     for (const c of clients.splice(0)) c.destroy();
@@ -107,6 +108,29 @@ describe('transmission', () => {
     assert.equal(reply.handle, 21n);
     assert.ok(disk.store.subarray(65536, 65536 + 3000).every((b) => b === 0x5a));
     assert.equal(disk.store[65536 + 3000], 0);
+  });
+
+  it('X4: fills the export\'s WriteBuffer from a payload split across many small writes, and commits it once', async () => {
+    const { raw } = await open('lending');
+    const payload = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7 + 1) & 0xff));
+    const header = Buffer.alloc(28);
+    header.writeUInt32BE(nbd.NBD_REQUEST_MAGIC, 0);
+    header.writeUInt16BE(nbd.NBD_CMD_WRITE, 6);
+    header.writeBigUInt64BE(22n, 8);
+    header.writeBigUInt64BE(4097n, 16);
+    header.writeUInt32BE(payload.length, 24);
+    const bytes = Buffer.concat([header, payload]);
+    for (let at = 0; at < bytes.length; at += 13) {
+      raw.write(bytes.subarray(at, at + 13));
+      if (at % 1300 === 0) await sleep(1);
+    }
+    const reply = await raw.readReply();
+    assert.equal(reply.error, 0);
+    assert.equal(reply.handle, 22n);
+    assert.deepEqual(Buffer.from(lending.store.subarray(4097, 4097 + payload.length)), payload);
+    assert.equal(lending.store[4096], 0, 'nothing before the range');
+    assert.equal(lending.store[4097 + payload.length], 0, 'nothing after the range');
+    assert.deepEqual(lending.writeBuffers, { lent: 1, committed: 1, abandoned: 0 });
   });
 
   it('answers every request of a batch sent in one write', async () => {

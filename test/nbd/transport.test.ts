@@ -4,8 +4,8 @@
  * pipelined requests and WRITE payloads split anywhere must still be read correctly (X4 of transmission.ts), and
  * an export's WriteBuffer (X6 of export.ts) must receive the payload and be committed exactly once per write, or
  * abandoned when the client vanishes mid-payload.
- * Oracle: a raw client speaking proto.md, the MemoryExport's bytes and call counts, and a WriteBuffer export that
- * counts what it handed out, committed and abandoned.
+ * Oracle: a raw client speaking proto.md, the MemoryExport's bytes and call counts, and the WriteBuffers it lent,
+ * committed and abandoned (writeBufferLimit, M5 of fixtures/memory-export.ts).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -16,7 +16,6 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { serveTransport } from '../../src/nbd/connection.js';
-import type { Completion, WriteBuffer } from '../../src/nbd/export.js';
 import * as nbd from '../../src/nbd/protocol.js';
 import { SocketTransport, type Transport, type TransportListener } from '../../src/nbd/transport.js';
 import { MemoryExport } from './fixtures/memory-export.js';
@@ -74,29 +73,6 @@ class LendingTransport implements Transport {
   afterBatch(callback: () => void): void { this.inner.afterBatch(callback); }
 }
 
-/** A MemoryExport that also offers WriteBuffers (X6) and counts their fate. */
-class BufferedExport extends MemoryExport {
-  handedOut = 0;
-  committed = 0;
-  abandoned = 0;
-
-  writeBuffer(offset: number, length: number): WriteBuffer | undefined {
-    if (length > 256 * 1024) return undefined;
-    this.handedOut++;
-    const bytes = new Uint8Array(length);
-    return {
-      bytes,
-      commit: (fua: boolean, done: Completion<void>) => {
-        this.committed++;
-        this.write(offset, bytes, fua, done);
-      },
-      abandon: () => {
-        this.abandoned++;
-      },
-    };
-  }
-}
-
 function writeRequest(handle: bigint, offset: number, payload: Buffer): Buffer {
   const header = Buffer.alloc(28);
   header.writeUInt32BE(nbd.NBD_REQUEST_MAGIC, 0);
@@ -115,7 +91,7 @@ function pattern(length: number, seed: number): Buffer {
 
 describe('protocol over a transport that lends its chunks', () => {
   const plain = new MemoryExport({ name: 'plain', size: 4 * MiB });
-  const buffered = new BufferedExport({ name: 'buffered', size: 4 * MiB });
+  const buffered = new MemoryExport({ name: 'buffered', size: 4 * MiB, writeBufferLimit: 256 * 1024 });
   let server: Server;
   let narrowServer: Server;
   let directory: string;
@@ -187,22 +163,22 @@ describe('protocol over a transport that lends its chunks', () => {
 
   it('fills the export WriteBuffer and commits it once per write', async () => {
     const raw = await open('buffered');
-    const before = { handedOut: buffered.handedOut, committed: buffered.committed, writes: buffered.calls.write };
+    const before = { ...buffered.writeBuffers, writes: buffered.calls.write };
     raw.write(writeRequest(30n, 4096, pattern(8192, 9)));
     assert.equal((await raw.readReply()).error, 0);
-    assert.equal(buffered.handedOut - before.handedOut, 1);
-    assert.equal(buffered.committed - before.committed, 1);
+    assert.equal(buffered.writeBuffers.lent - before.lent, 1);
+    assert.equal(buffered.writeBuffers.committed - before.committed, 1);
     assert.equal(buffered.calls.write - before.writes, 1);
   });
 
   it('abandons the WriteBuffer of a payload the client never finished', async () => {
     const raw = await open('buffered');
-    const abandonedBefore = buffered.abandoned;
+    const abandonedBefore = buffered.writeBuffers.abandoned;
     const request = writeRequest(40n, 0, pattern(64 * 1024, 5));
     raw.write(request.subarray(0, 28 + 1000));
     await sleep(20);
     raw.destroy();
-    for (let i = 0; i < 100 && buffered.abandoned === abandonedBefore; i++) await sleep(10);
-    assert.equal(buffered.abandoned - abandonedBefore, 1);
+    for (let i = 0; i < 100 && buffered.writeBuffers.abandoned === abandonedBefore; i++) await sleep(10);
+    assert.equal(buffered.writeBuffers.abandoned - abandonedBefore, 1);
   });
 });
