@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as nbd from '../../src/nbd/protocol.js';
 import { MemoryExport } from './fixtures/memory-export.js';
-import { infoData, metaContextData, RawClient } from './fixtures/raw-client.js';
+import { infoData, metaContextData, RawClient, requestBytes } from './fixtures/raw-client.js';
 import { startTestServer, type TestServer } from './fixtures/test-server.js';
 
 const ERROR_BIT = 0x80000000;
@@ -274,10 +274,7 @@ describe('handshake', () => {
     header.writeBigUInt64BE(nbd.IHAVEOPT, 0);
     header.writeUInt32BE(nbd.NBD_OPT_GO, 8);
     header.writeUInt32BE(data.length, 12);
-    const request = Buffer.alloc(28);
-    request.writeUInt32BE(nbd.NBD_REQUEST_MAGIC, 0);
-    request.writeUInt16BE(nbd.NBD_CMD_FLUSH, 6);
-    request.writeBigUInt64BE(77n, 8);
+    const request = requestBytes(nbd.NBD_CMD_FLUSH, { handle: 77n });
     raw.write(Buffer.concat([header, data, request]));
     for (;;) {
       const reply = await raw.readOptionReply();

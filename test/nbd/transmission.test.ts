@@ -12,7 +12,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as nbd from '../../src/nbd/protocol.js';
 import { MemoryExport } from './fixtures/memory-export.js';
-import { errorMessageOf, RawClient } from './fixtures/raw-client.js';
+import { errorMessageOf, RawClient, requestBytes } from './fixtures/raw-client.js';
 import { startTestServer, type TestServer } from './fixtures/test-server.js';
 import { until } from '../support/wait.js';
 
@@ -92,13 +92,7 @@ describe('transmission', () => {
 
   it('writes a payload that arrives split across many small writes', async () => {
     const { raw } = await open('disk');
-    const header = Buffer.alloc(28);
-    header.writeUInt32BE(nbd.NBD_REQUEST_MAGIC, 0);
-    header.writeUInt16BE(nbd.NBD_CMD_WRITE, 6);
-    header.writeBigUInt64BE(21n, 8);
-    header.writeBigUInt64BE(65536n, 16);
-    header.writeUInt32BE(3000, 24);
-    const bytes = Buffer.concat([header, Buffer.alloc(3000, 0x5a)]);
+    const bytes = requestBytes(nbd.NBD_CMD_WRITE, { handle: 21n, offset: 65536, payload: Buffer.alloc(3000, 0x5a) });
     for (let at = 0; at < bytes.length; at += 7) {
       raw.write(bytes.subarray(at, at + 7));
       if (at % 700 === 0) await sleep(1);
@@ -113,13 +107,7 @@ describe('transmission', () => {
   it('X4: fills the export\'s WriteBuffer from a payload split across many small writes, and commits it once', async () => {
     const { raw } = await open('lending');
     const payload = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7 + 1) & 0xff));
-    const header = Buffer.alloc(28);
-    header.writeUInt32BE(nbd.NBD_REQUEST_MAGIC, 0);
-    header.writeUInt16BE(nbd.NBD_CMD_WRITE, 6);
-    header.writeBigUInt64BE(22n, 8);
-    header.writeBigUInt64BE(4097n, 16);
-    header.writeUInt32BE(payload.length, 24);
-    const bytes = Buffer.concat([header, payload]);
+    const bytes = requestBytes(nbd.NBD_CMD_WRITE, { handle: 22n, offset: 4097, payload });
     for (let at = 0; at < bytes.length; at += 13) {
       raw.write(bytes.subarray(at, at + 13));
       if (at % 1300 === 0) await sleep(1);
@@ -136,15 +124,7 @@ describe('transmission', () => {
   it('answers every request of a batch sent in one write', async () => {
     const { raw } = await open('disk');
     const requests: Buffer[] = [];
-    for (let i = 0; i < 64; i++) {
-      const header = Buffer.alloc(28);
-      header.writeUInt32BE(nbd.NBD_REQUEST_MAGIC, 0);
-      header.writeUInt16BE(nbd.NBD_CMD_READ, 6);
-      header.writeBigUInt64BE(BigInt(1000 + i), 8);
-      header.writeBigUInt64BE(BigInt(i * 512), 16);
-      header.writeUInt32BE(512, 24);
-      requests.push(header);
-    }
+    for (let i = 0; i < 64; i++) requests.push(requestBytes(nbd.NBD_CMD_READ, { handle: BigInt(1000 + i), offset: i * 512, length: 512 }));
     raw.write(Buffer.concat(requests));
     const handles = new Set<bigint>();
     for (let i = 0; i < 64; i++) handles.add((await raw.readReply(512)).handle);
@@ -281,11 +261,7 @@ describe('transmission', () => {
   it('survives a client that disconnects in the middle of a write payload', async () => {
     const { raw } = await open('disk');
     const writesBefore = disk.calls.write;
-    const header = Buffer.alloc(28);
-    header.writeUInt32BE(nbd.NBD_REQUEST_MAGIC, 0);
-    header.writeUInt16BE(nbd.NBD_CMD_WRITE, 6);
-    header.writeUInt32BE(65536, 24);
-    raw.write(Buffer.concat([header, Buffer.alloc(1000, 7)]));
+    raw.write(requestBytes(nbd.NBD_CMD_WRITE, { handle: 0n, length: 65536, payload: Buffer.alloc(1000, 7) }));
     await sleep(20);
     raw.destroy();
     await sleep(20);

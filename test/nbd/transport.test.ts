@@ -19,7 +19,7 @@ import { serveTransport } from '../../src/nbd/connection.js';
 import * as nbd from '../../src/nbd/protocol.js';
 import { SocketTransport, type Transport, type TransportListener } from '../../src/nbd/transport.js';
 import { MemoryExport } from './fixtures/memory-export.js';
-import { RawClient } from './fixtures/raw-client.js';
+import { RawClient, requestBytes } from './fixtures/raw-client.js';
 import { ListRegistry } from './fixtures/test-server.js';
 
 const MiB = 1024 * 1024;
@@ -74,13 +74,7 @@ class LendingTransport implements Transport {
 }
 
 function writeRequest(handle: bigint, offset: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(28);
-  header.writeUInt32BE(nbd.NBD_REQUEST_MAGIC, 0);
-  header.writeUInt16BE(nbd.NBD_CMD_WRITE, 6);
-  header.writeBigUInt64BE(handle, 8);
-  header.writeBigUInt64BE(BigInt(offset), 16);
-  header.writeUInt32BE(payload.length, 24);
-  return Buffer.concat([header, payload]);
+  return requestBytes(nbd.NBD_CMD_WRITE, { handle, offset, payload });
 }
 
 function pattern(length: number, seed: number): Buffer {
