@@ -35,9 +35,9 @@ export interface Daemon {
 }
 
 /** Starts `vdmap ARGS` in the background and resolves once its output matches `ready`. */
-export function startDaemon(args: string[], ready: RegExp, options: { cwd?: string; timeoutMs?: number } = {}): Promise<Daemon> {
+export function startDaemon(args: string[], ready: RegExp, options: { cwd?: string; timeoutMs?: number; nodeOptions?: string[] } = {}): Promise<Daemon> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CliPath, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(options.nodeOptions ?? []), CliPath, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let output = '';
     const exited = new Promise<number>((done) => child.on('close', (code) => { children.delete(child); done(code ?? -1); }));

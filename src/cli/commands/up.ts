@@ -75,17 +75,17 @@ export class UpCommand extends ReportingCommand {
       const bound = started.addresses.nbd.tcp; // the port the kernel gave, when --nbd asked for port 0
       const nbdTcp = bound === undefined ? this.nbd : formatHostPort(bound);
       const disks = await waitConverged(controllerSocket);
+      const stopped = untilSignalled(async () => { // before the banner says it is up (D1 of daemon.ts)
+        await started.close();
+        await controller.close();
+      }, log);
       reporter.result({ controller: controller.addresses, nbd: { tcp: nbdTcp, unix: nbdSocket }, disks }, () => banner(nbdTcp, nbdSocket, disks));
+      return stopped;
     } catch (error) {
       await agent?.close();
       await controller.close();
       throw error;
     }
-    const running = agent;
-    return untilSignalled(async () => {
-      await running.close();
-      await controller.close();
-    }, log);
   }
 }
 

@@ -41,7 +41,8 @@ export class AgentCommand extends ReportingCommand {
       ...(this.workers ? { workers: Number(this.workers) } : {}),
       ...(this.metrics ? { metrics: parseHostPort(this.metrics, '--metrics') } : {}),
     });
+    const stopped = untilSignalled(() => agent.close(), (line) => this.context.stderr.write(`${line}\n`)); // before it says so (daemon.ts)
     reporter.result(agent.addresses, (a) => `agent ${this.name} running: ${JSON.stringify(a)}`);
-    return untilSignalled(() => agent.close(), (line) => this.context.stderr.write(`${line}\n`));
+    return stopped;
   }
 }

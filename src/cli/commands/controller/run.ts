@@ -28,7 +28,8 @@ export class ControllerCommand extends ReportingCommand {
       socketPath: this.socket ?? join(this.data, 'controller.sock'),
       ...(this.metrics ? { metrics: parseHostPort(this.metrics, '--metrics') } : {}),
     });
+    const stopped = untilSignalled(() => controller.close(), (line) => this.context.stderr.write(`${line}\n`)); // before it says so (daemon.ts)
     reporter.result(controller.addresses, (a) => `controller listening: ${JSON.stringify(a)}`);
-    return untilSignalled(() => controller.close(), (line) => this.context.stderr.write(`${line}\n`));
+    return stopped;
   }
 }
