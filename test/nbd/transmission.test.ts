@@ -93,10 +93,7 @@ describe('transmission', () => {
   it('writes a payload that arrives split across many small writes', async () => {
     const { raw } = await open('disk');
     const bytes = requestBytes(nbd.NBD_CMD_WRITE, { handle: 21n, offset: 65536, payload: Buffer.alloc(3000, 0x5a) });
-    for (let at = 0; at < bytes.length; at += 7) {
-      raw.write(bytes.subarray(at, at + 7));
-      if (at % 700 === 0) await sleep(1);
-    }
+    await raw.trickle(bytes, 7);
     const reply = await raw.readReply();
     assert.equal(reply.error, 0);
     assert.equal(reply.handle, 21n);
@@ -108,10 +105,7 @@ describe('transmission', () => {
     const { raw } = await open('lending');
     const payload = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7 + 1) & 0xff));
     const bytes = requestBytes(nbd.NBD_CMD_WRITE, { handle: 22n, offset: 4097, payload });
-    for (let at = 0; at < bytes.length; at += 13) {
-      raw.write(bytes.subarray(at, at + 13));
-      if (at % 1300 === 0) await sleep(1);
-    }
+    await raw.trickle(bytes, 13);
     const reply = await raw.readReply();
     assert.equal(reply.error, 0);
     assert.equal(reply.handle, 22n);
