@@ -24,7 +24,10 @@ describe('--log-format', () => {
   });
 
   it('writes JSON lines to a pipe by default', async () => {
-    const controller = await startDaemon(['controller', '--listen', '127.0.0.1:0'], /controller listening/, { cwd: tempDir() });
+    // Waits for the ready line (signal handlers are in) and for the log line, in either order: pino writes its
+    // lines asynchronously, so the ready line may reach the pipe first.
+    const bothLines = /^(?=[\s\S]*controller listening)(?=[\s\S]*"msg":"controller started")/;
+    const controller = await startDaemon(['controller', '--listen', '127.0.0.1:0'], bothLines, { cwd: tempDir() });
     const started = controller.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { msg: string; name: string });
     assert.ok(started.some((line) => line.msg === 'controller started' && line.name === 'vdmap-controller'), controller.output());
     assert.equal(await controller.stop(), 0);
