@@ -121,8 +121,7 @@ static int open_direct(napi_env env, const char *path, bool read_only) {
 napi_value device_open(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2) return throw_invalid(env, "openDevice(path, readOnly) takes two arguments");
+  if (!read_call(env, info, 2, &argc, argv, NULL, "openDevice(path, readOnly) takes two arguments")) return NULL;
   char path[PATH_MAX];
   size_t path_length = 0;
   napi_valuetype type;
@@ -163,13 +162,12 @@ napi_value device_open(napi_env env, napi_callback_info info) {
 napi_value device_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) return throw_invalid(env, "closeDevice(fd) takes one argument");
-  double fd;
-  if (!read_integer_argument(env, argv[0], "closeDevice: fd", 0, INT32_MAX, &fd)) return NULL;
-  if (close((int)fd) != 0 && errno != EINTR) {
+  if (!read_call(env, info, 1, &argc, argv, NULL, "closeDevice(fd) takes one argument")) return NULL;
+  int fd;
+  if (!read_descriptor_argument(env, argv[0], "closeDevice: fd", &fd)) return NULL;
+  if (close(fd) != 0 && errno != EINTR) {
     int failure = errno;
-    return throw_errno(env, failure, "close fd %d: %s", (int)fd, strerror(failure));
+    return throw_errno(env, failure, "close fd %d: %s", fd, strerror(failure));
   }
   return NULL;
 }
@@ -182,14 +180,13 @@ napi_value device_close(napi_env env, napi_callback_info info) {
 napi_value descriptor_duplicate(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) return throw_invalid(env, "duplicateDescriptor(fd) takes one argument");
-  double fd;
-  if (!read_integer_argument(env, argv[0], "duplicateDescriptor: fd", 0, INT32_MAX, &fd)) return NULL;
-  int copy = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+  if (!read_call(env, info, 1, &argc, argv, NULL, "duplicateDescriptor(fd) takes one argument")) return NULL;
+  int fd;
+  if (!read_descriptor_argument(env, argv[0], "duplicateDescriptor: fd", &fd)) return NULL;
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) {
     int failure = errno;
-    return throw_errno(env, failure, "duplicate fd %d: %s", (int)fd, strerror(failure));
+    return throw_errno(env, failure, "duplicate fd %d: %s", fd, strerror(failure));
   }
   napi_value result;
   NAPI_CALL(env, napi_create_int32(env, copy, &result));

@@ -97,6 +97,23 @@ napi_value throw_napi_failure(napi_env env, const char *what) {
   return throw_invalid(env, "%s: %s", what, reason);
 }
 
+bool read_call(napi_env env, napi_callback_info info, size_t required, size_t *argc, napi_value *argv,
+               napi_value *this_value, const char *usage) {
+  NAPI_CALL_BOOL(env, napi_get_cb_info(env, info, argc, argv, this_value, NULL));
+  if (*argc < required) {
+    throw_invalid(env, "%s", usage);
+    return false;
+  }
+  return true;
+}
+
+bool read_descriptor_argument(napi_env env, napi_value value, const char *what, int *fd) {
+  double number;
+  if (!read_integer_argument(env, value, what, 0, INT32_MAX, &number)) return false;
+  *fd = (int)number;
+  return true;
+}
+
 bool read_integer_argument(napi_env env, napi_value value, const char *what, double min, double max, double *out) {
   napi_valuetype type;
   NAPI_CALL_BOOL(env, napi_typeof(env, value, &type));

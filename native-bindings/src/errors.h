@@ -2,7 +2,7 @@
  * errors: how the addon reports a failure to JavaScript, and how it reads plain arguments.
  *
  * Owns: building a JS Error whose `code` is an errno name (ENOENT, EINVAL...) and whose message says what failed;
- * reading numbers and booleans from arguments with range checks.
+ * reading a call's arguments (how many, and numbers, booleans and descriptors with range checks).
  * Does not know: the catalogue codes (VDM_*): the TypeScript facade (src/native/) turns these errors into VdmapError.
  *
  * Invariants:
@@ -53,6 +53,17 @@ napi_value throw_napi_failure(napi_env env, const char *what);
       return false;                                                                                                 \
     }                                                                                                               \
   } while (0)
+
+/*
+ * Reads a call's arguments into argv (at most *argc of them; *argc becomes how many were given, argv slots past them
+ * hold undefined) and, when this_value is not NULL, its receiver. Throws EINVAL with `usage` when fewer than
+ * `required` were given.
+ */
+bool read_call(napi_env env, napi_callback_info info, size_t required, size_t *argc, napi_value *argv,
+               napi_value *this_value, const char *usage);
+
+/* Reads a file descriptor number in [0, INT32_MAX]; throws EINVAL naming `what` otherwise. */
+bool read_descriptor_argument(napi_env env, napi_value value, const char *what, int *fd);
 
 /* Reads an integral number in [min, max]; throws EINVAL naming `what` otherwise. */
 bool read_integer_argument(napi_env env, napi_value value, const char *what, double min, double max, double *out);

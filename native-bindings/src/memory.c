@@ -39,8 +39,7 @@ bool typed_array_bytes(napi_env env, napi_value value, const char *what, uint8_t
 napi_value memory_alignment_of(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) return throw_invalid(env, "alignmentOf(view[, modulus]) takes a view");
+  if (!read_call(env, info, 1, &argc, argv, NULL, "alignmentOf(view[, modulus]) takes a view")) return NULL;
   uint8_t *data;
   size_t byte_length;
   if (!typed_array_bytes(env, argv[0], "alignmentOf: view", &data, &byte_length)) return NULL;
@@ -62,8 +61,7 @@ napi_value memory_alignment_of(napi_env env, napi_callback_info info) {
 napi_value memory_advise_huge_pages(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) return throw_invalid(env, "adviseHugePages(view) takes one argument");
+  if (!read_call(env, info, 1, &argc, argv, NULL, "adviseHugePages(view) takes one argument")) return NULL;
   uint8_t *data;
   size_t byte_length;
   if (!typed_array_bytes(env, argv[0], "adviseHugePages: view", &data, &byte_length)) return NULL;
@@ -89,8 +87,8 @@ static bool read_range(napi_env env, napi_value offset_value, double length, siz
 napi_value memory_copy_bytes(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 5) return throw_invalid(env, "copyBytes(target, targetOffset, source, sourceOffset, length) takes five arguments");
+  const char *usage = "copyBytes(target, targetOffset, source, sourceOffset, length) takes five arguments";
+  if (!read_call(env, info, 5, &argc, argv, NULL, usage)) return NULL;
   uint8_t *target, *source;
   size_t target_length, source_length;
   double length, target_offset, source_offset;

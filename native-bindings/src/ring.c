@@ -280,8 +280,7 @@ static napi_value ring_construct(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   NAPI_CALL(env, napi_get_new_target(env, info, &new_target));
   if (new_target == NULL) return throw_invalid(env, "Ring is a class: call it with new");
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_value, NULL));
-  if (argc < 1) return throw_invalid(env, "new Ring(options) needs options {entries}");
+  if (!read_call(env, info, 1, &argc, argv, &this_value, "new Ring(options) needs options {entries}")) return NULL;
   struct ring_options options;
   if (!read_options(env, argv[0], &options)) return NULL;
 

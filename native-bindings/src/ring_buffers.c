@@ -54,10 +54,9 @@ static bool validate_view(napi_env env, napi_value view, uint8_t **data, size_t 
 napi_value ring_register_buffer(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], this_value;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_value, NULL));
+  if (!read_call(env, info, 1, &argc, argv, &this_value, "registerBuffer(view) takes one argument")) return NULL;
   struct ring *ring = ring_from_this(env, this_value, "registerBuffer");
   if (ring == NULL) return NULL;
-  if (argc < 1) return throw_invalid(env, "registerBuffer(view) takes one argument");
   uint8_t *data;
   size_t byte_length;
   if (!validate_view(env, argv[0], &data, &byte_length)) return NULL;

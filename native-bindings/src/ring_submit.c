@@ -237,10 +237,10 @@ static int enter(struct ring *ring, double wait_microseconds, double wait_count)
 napi_value ring_submit(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4], this_value;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_value, NULL));
+  const char *usage = "submit(count[, first[, waitMicroseconds[, waitCount]]]) needs a count";
+  if (!read_call(env, info, 1, &argc, argv, &this_value, usage)) return NULL;
   struct ring *ring = ring_from_this(env, this_value, "submit");
   if (ring == NULL) return NULL;
-  if (argc < 1) return throw_invalid(env, "submit(count[, first[, waitMicroseconds[, waitCount]]]) needs a count");
   double count, first = 0, wait_microseconds = 0, wait_count = 1;
   if (!read_integer_argument(env, argv[0], "submit: count", 0, ring->submission_capacity, &count)) return NULL;
   if (argc >= 2 && !read_integer_argument(env, argv[1], "submit: first", 0, ring->submission_capacity, &first)) {

@@ -158,10 +158,9 @@ static napi_value set_referenced(napi_env env, napi_callback_info info, bool ref
 napi_value ring_set_wake(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], this_value;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_value, NULL));
+  if (!read_call(env, info, 1, &argc, argv, &this_value, "setWake(enabled) needs a boolean")) return NULL;
   struct ring *ring = ring_from_this(env, this_value, "setWake");
   if (ring == NULL) return NULL;
-  if (argc < 1) return throw_invalid(env, "setWake(enabled) needs a boolean");
   bool enabled;
   if (!read_boolean_argument(env, argv[0], "setWake: enabled", &enabled)) return NULL;
   io_uring_cq_eventfd_toggle(&ring->uring, enabled); /* -EOPNOTSUPP on kernels without cq flags: nothing to do */

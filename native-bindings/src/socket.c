@@ -21,13 +21,6 @@ static napi_value number_result(napi_env env, double value) {
   return result;
 }
 
-static bool read_fd(napi_env env, napi_value value, const char *what, int *fd) {
-  double number;
-  if (!read_integer_argument(env, value, what, 0, INT32_MAX, &number)) return false;
-  *fd = (int)number;
-  return true;
-}
-
 /*
  * sendVector(fd: number, views: Uint8Array[]) -> bytes sent (>= 0) or -errno.
  * One sendmsg over up to MAX_VECTOR views, in order (K2). Empty views are allowed and skipped by the kernel.
@@ -35,10 +28,9 @@ static bool read_fd(napi_env env, napi_value value, const char *what, int *fd) {
 napi_value socket_send_vector(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2) return throw_invalid(env, "sendVector(fd, views) takes two arguments");
+  if (!read_call(env, info, 2, &argc, argv, NULL, "sendVector(fd, views) takes two arguments")) return NULL;
   int fd;
-  if (!read_fd(env, argv[0], "sendVector: fd", &fd)) return NULL;
+  if (!read_descriptor_argument(env, argv[0], "sendVector: fd", &fd)) return NULL;
   bool is_array = false;
   NAPI_CALL(env, napi_is_array(env, argv[1], &is_array));
   if (!is_array) return throw_invalid(env, "sendVector: views must be an array of Uint8Array");
@@ -67,11 +59,10 @@ napi_value socket_send_vector(napi_env env, napi_callback_info info) {
 napi_value socket_shutdown(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2) return throw_invalid(env, "shutdownSocket(fd, how) takes two arguments");
+  if (!read_call(env, info, 2, &argc, argv, NULL, "shutdownSocket(fd, how) takes two arguments")) return NULL;
   int fd;
   double how;
-  if (!read_fd(env, argv[0], "shutdownSocket: fd", &fd)) return NULL;
+  if (!read_descriptor_argument(env, argv[0], "shutdownSocket: fd", &fd)) return NULL;
   if (!read_integer_argument(env, argv[1], "shutdownSocket: how", SHUT_RD, SHUT_RDWR, &how)) return NULL;
   return number_result(env, shutdown(fd, (int)how) < 0 ? -(double)errno : 0);
 }
@@ -84,11 +75,10 @@ napi_value socket_shutdown(napi_env env, napi_callback_info info) {
 napi_value socket_set_send_buffer_size(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2) return throw_invalid(env, "setSendBufferSize(fd, bytes) takes two arguments");
+  if (!read_call(env, info, 2, &argc, argv, NULL, "setSendBufferSize(fd, bytes) takes two arguments")) return NULL;
   int fd;
   double bytes;
-  if (!read_fd(env, argv[0], "setSendBufferSize: fd", &fd)) return NULL;
+  if (!read_descriptor_argument(env, argv[0], "setSendBufferSize: fd", &fd)) return NULL;
   if (!read_integer_argument(env, argv[1], "setSendBufferSize: bytes", 1, INT32_MAX, &bytes)) return NULL;
   int requested = (int)bytes, effective = 0;
   socklen_t length = sizeof effective;
