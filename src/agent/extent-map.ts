@@ -43,6 +43,17 @@ export interface Hold {
 
 export type Plan = { pieces: Piece[]; hold?: undefined } | { hold: Hold; pieces?: undefined };
 
+/** Where a plan's pieces lie: the disk offset of rangeOffset 0, and the table copy the plan was read from. */
+export interface PlanSite {
+  start: number;
+  copy: CopyIndex;
+}
+
+/** The extent that holds byte `rangeOffset` of a plan made at `site` (M2 merges extents: a piece may span several). */
+export function extentAt(views: TableViews, site: PlanSite, rangeOffset: number): number {
+  return Math.floor((site.start + rangeOffset) / copyExtentSize(views, site.copy));
+}
+
 export const ZeroPiece = -1;
 
 /** Maps [start, start + length) of the virtual disk in `copy`. */

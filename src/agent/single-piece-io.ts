@@ -21,7 +21,8 @@
 import type { VdmapError } from '../errors/error.js';
 import type { Completion, ReadBuffer } from '../nbd/export.js';
 import type { PoolBlock } from './buffer-pool.js';
-import type { Piece } from './extent-map.js';
+import type { CopyIndex } from '../table/layout.js';
+import type { Piece, PlanSite } from './extent-map.js';
 import type { IoEngine } from './io-engine.js';
 import type { WriteLocks } from './write-locks.js';
 
@@ -31,8 +32,8 @@ export interface SinglePieceHost {
   readonly locks: WriteLocks;
   /** Leaves the table section entered for the request (R5 of epoch-flip.ts). */
   exitTable(): void;
-  /** The error for a failed or short transfer of `piece` (the host also reports the fault). */
-  pieceFailure(result: number, piece: Piece, what: string): VdmapError;
+  /** The error for a failed or short transfer of `piece`, planned at `site` (the host also reports the fault). */
+  pieceFailure(result: number, piece: Piece, what: string, site: PlanSite): VdmapError;
 }
 
 /** The transfer of one device range into or out of the start of a pool block, continued until complete (S2). */
@@ -42,13 +43,19 @@ abstract class SinglePieceTransfer {
   private readonly fd: number;
   private readonly fileOffset: number;
   private readonly span: number;
+  /** Where the piece lies (its PlanSite, kept as two numbers: built only for a failure's fault). */
+  private readonly diskOffset: number;
+  private readonly copy: CopyIndex;
   private readonly completedBound = (result: number): void => this.completed(result);
 
-  constructor(protected readonly host: SinglePieceHost, block: PoolBlock, piece: Piece) {
+  /** `diskOffset`, `copy`: where the piece starts in the disk and the table copy it was planned in. */
+  constructor(protected readonly host: SinglePieceHost, block: PoolBlock, piece: Piece, diskOffset: number, copy: CopyIndex) {
     this.block = block;
     this.fd = piece.fd;
     this.fileOffset = piece.fileOffset;
     this.span = piece.length;
+    this.diskOffset = diskOffset;
+    this.copy = copy;
   }
 
   start(): void {
@@ -70,13 +77,13 @@ abstract class SinglePieceTransfer {
       this.issue(this.fd, this.block as PoolBlock, at, this.span - at, this.fileOffset + at, this.completedBound);
       return;
     }
-    this.host.exitTable();
-    if (result === rest) {
-      this.settled(undefined);
-      return;
-    }
+    // The failure is made before leaving the table: its fault names the extent and epoch the piece was planned in.
     const at = this.transferred;
-    this.settled(this.host.pieceFailure(result, { fd: this.fd, fileOffset: this.fileOffset + at, rangeOffset: at, length: rest }, this.what));
+    const failure = result === rest ? undefined
+      : this.host.pieceFailure(result, { fd: this.fd, fileOffset: this.fileOffset + at, rangeOffset: at, length: rest }, this.what,
+        { start: this.diskOffset, copy: this.copy });
+    this.host.exitTable();
+    this.settled(failure);
   }
 }
 
@@ -86,8 +93,9 @@ export class SinglePieceRead extends SinglePieceTransfer implements ReadBuffer {
   protected readonly what = 'read';
 
   /** `from`, `length`: the bytes the client asked for inside the block-aligned piece. */
-  constructor(host: SinglePieceHost, block: PoolBlock, piece: Piece, from: number, length: number, private readonly done: Completion<ReadBuffer>) {
-    super(host, block, piece);
+  constructor(host: SinglePieceHost, block: PoolBlock, piece: Piece, diskOffset: number, copy: CopyIndex, from: number, length: number,
+    private readonly done: Completion<ReadBuffer>) {
+    super(host, block, piece, diskOffset, copy);
     this.bytes = from === 0 && length === block.bytes.length ? block.bytes : block.bytes.subarray(from, from + length);
   }
 
@@ -116,9 +124,9 @@ export class SinglePieceRead extends SinglePieceTransfer implements ReadBuffer {
 export class SinglePieceWrite extends SinglePieceTransfer {
   protected readonly what = 'write';
 
-  constructor(host: SinglePieceHost, block: PoolBlock, piece: Piece, private readonly flags: number, private readonly stripe: number,
-    private readonly done: Completion<void>) {
-    super(host, block, piece);
+  constructor(host: SinglePieceHost, block: PoolBlock, piece: Piece, diskOffset: number, copy: CopyIndex, private readonly flags: number,
+    private readonly stripe: number, private readonly done: Completion<void>) {
+    super(host, block, piece, diskOffset, copy);
   }
 
   protected issue(fd: number, block: PoolBlock, at: number, length: number, fileOffset: number, done: (result: number) => void): void {

@@ -42,7 +42,9 @@ import { copyBytes } from '../native/index.js';
 import type { AllocationExtent, Completion, Export, ExportCapabilities, ReadBuffer, WriteBuffer, WriteZeroesOptions } from '../nbd/export.js';
 import { Blocked, TableReader } from '../table/epoch-flip.js';
 import type { CopyIndex, TableViews } from '../table/layout.js';
-import { type Access, allocationRuns, clipPieces, devicesOf, type Hold, mapWithinExtent, type Piece, planRange, ZeroPiece } from './extent-map.js';
+import {
+  type Access, allocationRuns, clipPieces, devicesOf, extentAt, type Hold, mapWithinExtent, type Piece, type PlanSite, planRange, ZeroPiece,
+} from './extent-map.js';
 import { type Fault, FaultReporter, type FaultSink } from './faults.js';
 import { FallocateMode, type IoEngine, WriteFlag } from './io-engine.js';
 import type { BufferPool, PoolBlock } from './buffer-pool.js';
@@ -109,7 +111,7 @@ export class VirtualDisk implements Export {
       engine: options.engine,
       locks: options.locks,
       exitTable: () => this.reader.exit(),
-      pieceFailure: (result, piece, what) => this.pieceFailure(result, piece, what),
+      pieceFailure: (result, piece, what, site) => this.pieceFailure(result, piece, what, site),
     };
   }
 
@@ -131,8 +133,9 @@ export class VirtualDisk implements Export {
 
   /** The fast path of read(): false (nothing done, block released) unless the range is one mapped piece now. */
   private readNow(block: PoolBlock, start: number, span: number, from: number, length: number, done: Completion<ReadBuffer>): boolean {
-    if (this.enterAsOnePiece(start, span, 'read')) {
-      new SinglePieceRead(this.singlePieceHost, block, this.scratchPiece, from, length, done).start();
+    const copy = this.enterAsOnePiece(start, span, 'read');
+    if (copy !== Blocked) {
+      new SinglePieceRead(this.singlePieceHost, block, this.scratchPiece, start, copy, from, length, done).start();
       return true;
     }
     this.options.engine.pool.release(block);
@@ -141,14 +144,15 @@ export class VirtualDisk implements Export {
 
   /**
    * Steps 4 and 5 of the fast path: enters the table and plans the range into scratchPiece when it is one mapped
-   * piece now (true: entered, the caller's request exits when it completes); otherwise false, not entered.
+   * piece now (returns the copy entered; the caller's request exits when it completes); otherwise Blocked, not
+   * entered.
    */
-  private enterAsOnePiece(start: number, span: number, access: Access): boolean {
+  private enterAsOnePiece(start: number, span: number, access: Access): CopyIndex | typeof Blocked {
     const copy = this.reader.enter();
-    if (copy === Blocked) return false;
-    if (mapWithinExtent(this.options.table, copy, start, span, access, this.scratchPiece)) return true;
+    if (copy === Blocked) return Blocked;
+    if (mapWithinExtent(this.options.table, copy, start, span, access, this.scratchPiece)) return copy;
     this.reader.exit();
-    return false;
+    return Blocked;
   }
 
   private async readInSteps(offset: number, length: number): Promise<ReadBuffer> {
@@ -157,7 +161,7 @@ export class VirtualDisk implements Export {
     const pool = this.options.engine.pool;
     const block = await pool.allocate(end - start);
     try {
-      await this.mapped('read', start, end - start, (pieces) => this.readPieces(pieces, block, 'read'));
+      await this.mapped('read', start, end - start, (pieces, site) => this.readPieces(pieces, block, 'read', site));
     } catch (error) {
       pool.release(block);
       throw error;
@@ -192,10 +196,10 @@ export class VirtualDisk implements Export {
     try {
       const hold = await this.options.locks.exclusive(edges);
       try {
-        await this.mapped('write', start, end - start, async (pieces) => {
-          await this.readEdges(pieces, block, edges.map((edge) => edge - start));
+        await this.mapped('write', start, end - start, async (pieces, site) => {
+          await this.readEdges(pieces, block, edges.map((edge) => edge - start), site);
           copyBytes(block.bytes, offset - start, data, 0, data.length);
-          await this.writePieces(pieces, block, fua ? WriteFlag.DATASYNC : 0);
+          await this.writePieces(pieces, block, fua ? WriteFlag.DATASYNC : 0, site);
         });
       } finally {
         hold.release();
@@ -241,8 +245,9 @@ export class VirtualDisk implements Export {
     const locks = this.options.locks;
     const stripe = locks.tryShareOne(start, start + span);
     if (stripe < 0) return false;
-    if (this.enterAsOnePiece(start, span, 'write')) {
-      new SinglePieceWrite(this.singlePieceHost, block, this.scratchPiece, flags, stripe, done).start();
+    const copy = this.enterAsOnePiece(start, span, 'write');
+    if (copy !== Blocked) {
+      new SinglePieceWrite(this.singlePieceHost, block, this.scratchPiece, start, copy, flags, stripe, done).start();
       return true;
     }
     locks.releaseSharedStripe(stripe);
@@ -253,7 +258,7 @@ export class VirtualDisk implements Export {
     try {
       const hold = await this.options.locks.shared(start, end);
       try {
-        await this.mapped('write', start, end - start, (pieces) => this.writePieces(pieces, block, flags));
+        await this.mapped('write', start, end - start, (pieces, site) => this.writePieces(pieces, block, flags, site));
       } finally {
         hold.release();
       }
@@ -278,7 +283,7 @@ export class VirtualDisk implements Export {
       const access: Access = options.noHole ? 'zero-allocated' : 'zero';
       const hold = await this.options.locks.shared(inner.offset, inner.offset + inner.length);
       try {
-        await this.mapped(access, inner.offset, inner.length, (pieces) => this.zeroPieces(pieces, options));
+        await this.mapped(access, inner.offset, inner.length, (pieces, site) => this.zeroPieces(pieces, options, site));
       } finally {
         hold.release();
       }
@@ -294,7 +299,7 @@ export class VirtualDisk implements Export {
     if (inner.length > 0) {
       const hold = await this.options.locks.shared(inner.offset, inner.offset + inner.length);
       try {
-        await this.mapped('trim', inner.offset, inner.length, (pieces) => this.deallocatePieces(pieces));
+        await this.mapped('trim', inner.offset, inner.length, (pieces, site) => this.deallocatePieces(pieces, site));
       } finally {
         hold.release();
       }
@@ -368,7 +373,7 @@ export class VirtualDisk implements Export {
   }
 
   /** Steps 4..7: runs `execute` against one epoch's plan of the range, holding as the table says. */
-  private async mapped(access: Access, start: number, length: number, execute: (pieces: Piece[]) => Promise<void>): Promise<void> {
+  private async mapped(access: Access, start: number, length: number, execute: (pieces: Piece[], site: PlanSite) => Promise<void>): Promise<void> {
     const deadline = performance.now() + this.holdTimeoutMs;
     for (;;) {
       const copy = await this.enter();
@@ -376,7 +381,7 @@ export class VirtualDisk implements Export {
       const plan = planRange(this.options.table, copy, start, length, access);
       if (plan.hold === undefined) {
         try {
-          await execute(plan.pieces);
+          await execute(plan.pieces, { start, copy });
           return;
         } finally {
           this.reader.exit();
@@ -424,8 +429,8 @@ export class VirtualDisk implements Export {
 
   // ---- issuing pieces ----------------------------------------------------------------------------------
 
-  private readPieces(pieces: readonly Piece[], block: PoolBlock, what: string): Promise<void> {
-    return this.all(pieces, what, (piece, done) => this.readPiece(piece, block, done));
+  private readPieces(pieces: readonly Piece[], block: PoolBlock, what: string, site: PlanSite): Promise<void> {
+    return this.all(pieces, what, site, (piece, done) => this.readPiece(piece, block, done));
   }
 
   private readPiece(piece: Piece, block: PoolBlock, done: (result: number) => void): void {
@@ -437,20 +442,20 @@ export class VirtualDisk implements Export {
     }
   }
 
-  private readEdges(pieces: readonly Piece[], block: PoolBlock, edges: readonly number[]): Promise<void> {
+  private readEdges(pieces: readonly Piece[], block: PoolBlock, edges: readonly number[], site: PlanSite): Promise<void> {
     const edgePieces = edges.flatMap((edge) => clipPieces(pieces, edge, this.blockSize));
-    return this.readPieces(edgePieces, block, 'read of a partial block');
+    return this.readPieces(edgePieces, block, 'read of a partial block', site);
   }
 
-  private writePieces(pieces: readonly Piece[], block: PoolBlock, flags: number): Promise<void> {
+  private writePieces(pieces: readonly Piece[], block: PoolBlock, flags: number, site: PlanSite): Promise<void> {
     const engine = this.options.engine;
-    return this.all(pieces, 'write', (piece, done) => engine.write(piece.fd, block, piece.rangeOffset, piece.length, piece.fileOffset, flags, done));
+    return this.all(pieces, 'write', site, (piece, done) => engine.write(piece.fd, block, piece.rangeOffset, piece.length, piece.fileOffset, flags, done));
   }
 
-  private async zeroPieces(pieces: readonly Piece[], options: WriteZeroesOptions): Promise<void> {
+  private async zeroPieces(pieces: readonly Piece[], options: WriteZeroesOptions, site: PlanSite): Promise<void> {
     const mode = options.noHole ? FallocateMode.ZERO_RANGE | FallocateMode.KEEP_SIZE : FallocateMode.PUNCH_HOLE | FallocateMode.KEEP_SIZE;
     const unsupported: Piece[] = [];
-    await this.all(pieces, 'write zeroes', (piece, done) => this.options.engine.fallocate(piece.fd, mode, piece.fileOffset, piece.length, (result) => {
+    await this.all(pieces, 'write zeroes', site, (piece, done) => this.options.engine.fallocate(piece.fd, mode, piece.fileOffset, piece.length, (result) => {
       if (result === -constants.errno.EOPNOTSUPP || result === -constants.errno.EINVAL || result === -constants.errno.ENODEV) {
         unsupported.push(piece);
         done(piece.length);
@@ -462,11 +467,11 @@ export class VirtualDisk implements Export {
     if (options.fastZero) {
       throw new VdmapError('VDM_IO_FAST_ZERO_UNSUPPORTED', `the device under ${this.name} cannot zero a range quickly`);
     }
-    await this.writeZeroBuffers(unsupported);
+    await this.writeZeroBuffers(unsupported, site);
   }
 
   /** Writes zero-filled buffers over pieces whose device cannot zero by fallocate. */
-  private async writeZeroBuffers(pieces: readonly Piece[]): Promise<void> {
+  private async writeZeroBuffers(pieces: readonly Piece[], site: PlanSite): Promise<void> {
     const chunk = 1024 * 1024;
     const block = await this.options.engine.pool.allocate(chunk);
     try {
@@ -474,7 +479,7 @@ export class VirtualDisk implements Export {
       for (const piece of pieces) {
         for (let done = 0; done < piece.length; done += chunk) {
           const length = Math.min(chunk, piece.length - done);
-          await this.all([{ fd: piece.fd, fileOffset: piece.fileOffset + done, rangeOffset: 0, length }], 'write zeroes',
+          await this.all([{ fd: piece.fd, fileOffset: piece.fileOffset + done, rangeOffset: piece.rangeOffset + done, length }], 'write zeroes', site,
             (part, complete) => this.options.engine.write(part.fd, block, 0, part.length, part.fileOffset, 0, complete));
         }
       }
@@ -483,24 +488,26 @@ export class VirtualDisk implements Export {
     }
   }
 
-  private deallocatePieces(pieces: readonly Piece[]): Promise<void> {
+  private deallocatePieces(pieces: readonly Piece[], site: PlanSite): Promise<void> {
     const mode = FallocateMode.PUNCH_HOLE | FallocateMode.KEEP_SIZE;
     // Trim is advisory: a device that cannot deallocate simply keeps the data.
-    return this.all(pieces, 'trim', (piece, done) => this.options.engine.fallocate(piece.fd, mode, piece.fileOffset, piece.length,
+    return this.all(pieces, 'trim', site, (piece, done) => this.options.engine.fallocate(piece.fd, mode, piece.fileOffset, piece.length,
       (result) => done(result === 0 || result === -constants.errno.EOPNOTSUPP ? piece.length : result)));
   }
 
   private syncDevices(fds: readonly number[]): Promise<void> {
     const pieces = fds.map((fd) => ({ fd, fileOffset: 0, rangeOffset: 0, length: 0 }));
-    return this.all(pieces, 'flush', (piece, done) => this.options.engine.fsync(piece.fd, done));
+    return this.all(pieces, 'flush', undefined, (piece, done) => this.options.engine.fsync(piece.fd, done));
   }
 
   /**
    * Issues every piece now and resolves when all completed with their full length, or rejects with the first
-   * failure (after all completed: the buffers stay in use until then, B3). A short transfer is continued for
-   * the rest of the piece, so a device that fills up mid-write reports its -ENOSPC rather than a short count.
+   * failure after all completed (the buffers stay in use until then, B3); each piece the device failed is reported
+   * as a fault on its extent. A short transfer is continued for the rest of the piece, so a device that fills up
+   * mid-write reports its -ENOSPC rather than a short count.
+   * `site` says where the pieces lie in the disk (undefined for a flush, which is about devices, not extents).
    */
-  private all(pieces: readonly Piece[], what: string, issue: (piece: Piece, done: (result: number) => void) => void): Promise<void> {
+  private all(pieces: readonly Piece[], what: string, site: PlanSite | undefined, issue: (piece: Piece, done: (result: number) => void) => void): Promise<void> {
     if (pieces.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       let remaining = pieces.length;
@@ -510,7 +517,11 @@ export class VirtualDisk implements Export {
           start({ fd: piece.fd, fileOffset: piece.fileOffset + result, rangeOffset: piece.rangeOffset + result, length: piece.length - result });
           return;
         }
-        if (failure === undefined && result !== piece.length) failure = this.pieceFailure(result, piece, what);
+        // Every piece the device failed is reported (its extent's fault); the request rejects with the first.
+        if (result !== piece.length && (failure === undefined || result < 0)) {
+          const error = this.pieceFailure(result, piece, what, site);
+          failure ??= error;
+        }
         if (--remaining > 0) return;
         if (failure === undefined) resolve();
         else reject(failure);
@@ -519,13 +530,18 @@ export class VirtualDisk implements Export {
     });
   }
 
-  private pieceFailure(result: number, piece: Piece, what: string): VdmapError {
+  /**
+   * The error for a failed or short transfer of `piece`, reported as a device-error fault on the extent the failure
+   * hit (at `site`, read while the request is still entered: V1), or on no extent (-1) for a flush.
+   */
+  private pieceFailure(result: number, piece: Piece, what: string, site: PlanSite | undefined): VdmapError {
     const error = result < 0
       ? deviceError(result, `${what} of ${piece.length} bytes at device offset ${piece.fileOffset} of ${this.name}`)
       : new VdmapError('VDM_IO_DEVICE', `${what} of ${piece.length} bytes at device offset ${piece.fileOffset} of ${this.name} transferred only ${result} bytes`, { transferred: result });
-    const generation = this.reader.generation();
-    this.faults.report(generation, {
-      disk: this.name, extent: -1, operation: what === 'read' ? 'read' : 'write', epoch: -1, kind: 'device-error', error: error.toRecord(),
+    const extent = site === undefined ? -1 : extentAt(this.options.table, site, piece.rangeOffset);
+    const epoch = site === undefined ? -1 : this.reader.epochOf(site.copy);
+    this.faults.report(this.reader.generation(), {
+      disk: this.name, extent, operation: what === 'read' ? 'read' : 'write', epoch, kind: 'device-error', error: error.toRecord(),
     });
     return error;
   }

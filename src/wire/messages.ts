@@ -213,8 +213,8 @@ export type FaultKind = (typeof FaultKinds)[number];
 export type IoOperation = 'read' | 'write';
 
 /**
- * An I/O the agent could not serve. `extent` and `operation` are null for kind 'table-unreadable'; `extent` may
- * also be null for 'device-error' (a failed piece is known by its device offset, not its virtual extent).
+ * An I/O the agent could not serve. `extent` and `operation` are null for kind 'table-unreadable'; `extent` is
+ * also null for the 'device-error' of a flush (it syncs devices, not extents).
  */
 export interface FaultMessage {
   type: 'fault';

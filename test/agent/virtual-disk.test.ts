@@ -343,6 +343,31 @@ describe('virtual disk device errors', () => {
     }
   });
 
+  it('reports a device error as a fault on the virtual extent it hit, in the epoch the request was planned in', { skip: !isRoot() && 'needs root for losetup' }, async () => {
+    const device = loopDevice(extentSize * 4, { readOnly: true });
+    // Virtual extent i lives at physical extent 3 - i: a fault naming the physical extent would say 1, not 2.
+    const disk = await DiskFixture.open({ devices: [device], extentSize, extentCount: 4, map: (i) => ({ device: 0, physicalExtent: 3 - i, state: 0 }) });
+    try {
+      await assert.rejects(writeTo(disk.vdisk, 2 * extentSize + 8192, pattern(0, 4096, 16), false), isCode('VDM_IO_READ_ONLY'));
+      assert.deepEqual(disk.faults.map(({ kind, extent, operation, epoch }) => ({ kind, extent, operation, epoch })),
+        [{ kind: 'device-error', extent: 2, operation: 'write', epoch: disk.epoch }]);
+    } finally {
+      disk.close();
+    }
+  });
+
+  it('names every extent a failed multi-extent write hit (the general path)', { skip: !isRoot() && 'needs root for losetup' }, async () => {
+    const device = loopDevice(extentSize * 4, { readOnly: true });
+    const disk = await DiskFixture.open({ devices: [device], extentSize, extentCount: 4, map: (i) => ({ device: 0, physicalExtent: 3 - i, state: 0 }) });
+    try {
+      await assert.rejects(writeTo(disk.vdisk, extentSize - 4096, pattern(0, 3 * 4096, 17), false), isCode('VDM_IO_READ_ONLY'));
+      assert.deepEqual(disk.faults.map((fault) => fault.extent).sort(), [0, 1]);
+      assert.ok(disk.faults.every((fault) => fault.kind === 'device-error' && fault.epoch === disk.epoch));
+    } finally {
+      disk.close();
+    }
+  });
+
   it('reports a short read past the end of a file device as VDM_IO_DEVICE', async () => {
     const small = sparseFile(extentSize);
     const disk = await DiskFixture.open({ devices: [small], extentSize, extentCount: 2, map: (i) => ({ device: 0, physicalExtent: i, state: 0 }) });
