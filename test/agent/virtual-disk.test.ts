@@ -313,6 +313,13 @@ describe('virtual disk table states', () => {
   });
 });
 
+/** Four extents on a read-only loop device, virtual extent i at physical extent 3 - i (a fault naming the physical
+ * extent instead of the virtual one would be caught). */
+function readOnlyReversedDisk(): Promise<DiskFixture> {
+  const device = loopDevice(extentSize * 4, { readOnly: true });
+  return DiskFixture.open({ devices: [device], extentSize, extentCount: 4, map: (i) => ({ device: 0, physicalExtent: 3 - i, state: 0 }) });
+}
+
 describe('virtual disk device errors', () => {
   it('surfaces ENOSPC from a full filesystem as VDM_IO_NOSPACE', { skip: !isRoot() && 'needs root to mount tmpfs' }, async () => {
     const mount = smallTmpfs(1024 * 1024);
@@ -344,9 +351,7 @@ describe('virtual disk device errors', () => {
   });
 
   it('reports a device error as a fault on the virtual extent it hit, in the epoch the request was planned in', { skip: !isRoot() && 'needs root for losetup' }, async () => {
-    const device = loopDevice(extentSize * 4, { readOnly: true });
-    // Virtual extent i lives at physical extent 3 - i: a fault naming the physical extent would say 1, not 2.
-    const disk = await DiskFixture.open({ devices: [device], extentSize, extentCount: 4, map: (i) => ({ device: 0, physicalExtent: 3 - i, state: 0 }) });
+    const disk = await readOnlyReversedDisk();
     try {
       await assert.rejects(writeTo(disk.vdisk, 2 * extentSize + 8192, pattern(0, 4096, 16), false), isCode('VDM_IO_READ_ONLY'));
       assert.deepEqual(disk.faults.map(({ kind, extent, operation, epoch }) => ({ kind, extent, operation, epoch })),
@@ -357,8 +362,7 @@ describe('virtual disk device errors', () => {
   });
 
   it('names every extent a failed multi-extent write hit (the general path)', { skip: !isRoot() && 'needs root for losetup' }, async () => {
-    const device = loopDevice(extentSize * 4, { readOnly: true });
-    const disk = await DiskFixture.open({ devices: [device], extentSize, extentCount: 4, map: (i) => ({ device: 0, physicalExtent: 3 - i, state: 0 }) });
+    const disk = await readOnlyReversedDisk();
     try {
       await assert.rejects(writeTo(disk.vdisk, extentSize - 4096, pattern(0, 3 * 4096, 17), false), isCode('VDM_IO_READ_ONLY'));
       assert.deepEqual(disk.faults.map((fault) => fault.extent).sort(), [0, 1]);
