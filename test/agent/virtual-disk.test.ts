@@ -6,27 +6,19 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { openSync, readSync, closeSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExtentState, NoDevice } from '../../src/table/document.js';
 import { VdmapError } from '../../src/errors/error.js';
 import { readFrom, writeTo } from '../../src/nbd/export.js';
 import { cleanupDevices, isRoot, loopDevice, smallTmpfs, sparseFile } from '../support/devices.js';
-import { DiskFixture, pattern } from './fixtures/disk.js';
+import { deviceBytes, DiskFixture, pattern } from './fixtures/disk.js';
 
 const KiB = 1024;
 const extentSize = 64 * KiB;
 const extentCount = 32;
 /** Extent i lives on device i % 2, at physical extent (extentCount - 1 - i) >> 1: reversed and interleaved. */
 const shuffled = (extent: number) => ({ device: extent % 2, physicalExtent: (extentCount - 1 - extent) >> 1, state: ExtentState.Valid });
-
-function deviceBytes(path: string, offset: number, length: number): Uint8Array {
-  const fd = openSync(path, 'r');
-  const bytes = new Uint8Array(length);
-  readSync(fd, bytes, 0, length, offset);
-  closeSync(fd);
-  return bytes;
-}
 
 const isCode = (code: string) => (e: unknown) => e instanceof VdmapError && e.code === code;
 

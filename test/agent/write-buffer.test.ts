@@ -6,27 +6,19 @@
  * bytes in use; error codes.
  */
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readSync, truncateSync, writeFileSync } from 'node:fs';
+import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { VdmapError } from '../../src/errors/error.js';
 import { commitWrite, readFrom } from '../../src/nbd/export.js';
 import { ExtentState } from '../../src/table/document.js';
 import { cleanupDevices, isRoot, smallTmpfs, sparseFile } from '../support/devices.js';
-import { DiskFixture, type Mapping, pattern } from './fixtures/disk.js';
+import { deviceBytes, DiskFixture, type Mapping, pattern } from './fixtures/disk.js';
 
 const extentSize = 64 * 1024;
 const extentCount = 16;
 /** Reversed extents: a payload written at the wrong place would be visible. */
 const reversed = (extent: number) => ({ device: 0, physicalExtent: extentCount - 1 - extent, state: ExtentState.Valid });
-
-function deviceBytes(path: string, offset: number, length: number): Uint8Array {
-  const fd = openSync(path, 'r');
-  const bytes = new Uint8Array(length);
-  readSync(fd, bytes, 0, length, offset);
-  closeSync(fd);
-  return bytes;
-}
 
 async function reversedDisk(map: (extent: number) => Mapping = reversed): Promise<DiskFixture> {
   return DiskFixture.open({ devices: [sparseFile(extentSize * extentCount)], extentSize, extentCount, map, holdTimeoutMs: 200 });
