@@ -6,8 +6,7 @@
  * (read with node:fs) where the good write of the refused batch would have written.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { VdmapError } from '../../src/errors/error.js';
 import {
@@ -16,19 +15,17 @@ import {
   Ring,
   SUBMISSION_STRIDE,
   allocateAligned,
-  closeDevice,
-  openDevice,
   setDescriptor,
 } from '../../src/native/index.js';
 import { BLOCK } from './fixtures/patterns.js';
-import { type Scratch, collectCompletions, ext4Directory } from './fixtures/system.js';
+import { collectCompletions, type RingOnFile, ringOnExt4File } from './fixtures/system.js';
 
 function isArgumentError(error: unknown): boolean {
   return error instanceof VdmapError && error.code === 'VDM_RING_ARGUMENT' && (error.details as { errno?: string }).errno === 'EINVAL';
 }
 
 describe('Ring arguments', () => {
-  let scratch: Scratch;
+  let file: RingOnFile;
   let path: string;
   let device: DeviceInfo;
   let ring: Ring;
@@ -36,19 +33,10 @@ describe('Ring arguments', () => {
   let bufferIndex: number;
 
   before(() => {
-    scratch = ext4Directory('ring-arguments');
-    path = join(scratch.directory, 'disk.img');
-    writeFileSync(path, Buffer.alloc(16 * BLOCK));
-    device = openDevice(path, { readOnly: false });
-    ring = new Ring({ entries: 16, maxBuffers: 2 });
-    buffer = allocateAligned(4 * BLOCK);
-    bufferIndex = ring.registerBuffer(buffer);
+    file = ringOnExt4File('ring-arguments', { fileBytes: 16 * BLOCK, entries: 16, maxBuffers: 2, bufferBytes: 4 * BLOCK });
+    ({ path, device, ring, buffer, bufferIndex } = file);
   });
-  after(() => {
-    ring.close();
-    closeDevice(device.fd);
-    scratch.release();
-  });
+  after(() => file.release());
 
   /** Descriptor 0 is a good write of 0xEE at offset 0; descriptor 1 is made bad by `spoil`. */
   function goodWriteThenBad(spoil: (submissions: Float64Array, base: number) => void): void {

@@ -24,7 +24,7 @@ import {
   setDescriptor,
 } from '../../src/native/index.js';
 import { BLOCK, fillPattern, matchesPattern } from './fixtures/patterns.js';
-import { type LoopDevice, type Mount, type Scratch, attachLoopDevice, collectCompletions, ext4Directory, mountFilesystem } from './fixtures/system.js';
+import { type LoopDevice, type Mount, type RingOnFile, type Scratch, attachLoopDevice, collectCompletions, ext4Directory, mountFilesystem, ringOnExt4File } from './fixtures/system.js';
 
 const { EINVAL, ENOSPC } = constants.errno;
 
@@ -56,7 +56,7 @@ async function readBlocks(ring: Ring, fd: number, bufferIndex: number, buffer: U
 
 describe('Ring on an ext4 file', () => {
   const FILE_SIZE = 1 << 20;
-  let scratch: Scratch;
+  let file: RingOnFile;
   let path: string;
   let device: DeviceInfo;
   let ring: Ring;
@@ -64,19 +64,10 @@ describe('Ring on an ext4 file', () => {
   let bufferIndex: number;
 
   before(() => {
-    scratch = ext4Directory('ring-data');
-    path = join(scratch.directory, 'disk.img');
-    writeFileSync(path, Buffer.alloc(FILE_SIZE));
-    device = openDevice(path, { readOnly: false });
-    ring = new Ring({ entries: 256 });
-    buffer = allocateAligned(256 * BLOCK);
-    bufferIndex = ring.registerBuffer(buffer);
+    file = ringOnExt4File('ring-data', { fileBytes: FILE_SIZE, entries: 256, bufferBytes: 256 * BLOCK });
+    ({ path, device, ring, buffer, bufferIndex } = file);
   });
-  after(() => {
-    ring.close();
-    closeDevice(device.fd);
-    scratch.release();
-  });
+  after(() => file.release());
 
   it('uses single issuer, deferred task run and fixed buffers when the kernel is 6.1 or later', () => {
     assert.equal(kernelAtLeast(6, 1), true, 'this suite expects a 6.1+ kernel');
