@@ -31,7 +31,7 @@
  * Thread: pure types and constants.
  */
 import type { ErrorRecord } from '../errors/error.js';
-import type { ExtentStateBits } from '../table/document.js';
+import type { ExtentStateBits, TableDelta } from '../table/document.js';
 
 /** Bumped on any incompatible change of a message or of the session order above. */
 export const PROTOCOL_VERSION = 1;
@@ -111,17 +111,9 @@ export interface TableEndMessage {
   digest: Uint8Array;
 }
 
-/** A TableDelta (document.ts) from fromEpoch to fromEpoch + 1; at most maxDeltaEntries entries. */
-export interface DeltaMessage {
+/** A TableDelta (document.ts) from fromEpoch to fromEpoch + 1, field for field; at most maxDeltaEntries entries. */
+export interface DeltaMessage extends TableDelta {
   type: 'delta';
-  disk: string;
-  fromEpoch: number;
-  toEpoch: number;
-  devices: string[];
-  extent: Uint32Array;
-  device: Int32Array;
-  physicalExtent: Uint32Array;
-  state: Uint8Array;
 }
 
 /** On extents [firstExtent, firstExtent + count): state = (state | set) & ~clear, as epoch toEpoch. */
