@@ -8,12 +8,11 @@
  * ring's own count of what is in flight.
  */
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IoEngine, type IoEngineOptions } from '../../src/agent/io-engine.js';
 import { closeDevice, openDevice } from '../../src/native/index.js';
-import { cleanupDevices, sparseFile } from '../support/devices.js';
+import { cleanupDevices, deviceBytes, sparseFile } from '../support/devices.js';
 
 const BLOCK = 4096;
 const BLOCKS = 256;
@@ -32,14 +31,6 @@ function engineWith(options: IoEngineOptions): IoEngine {
 
 function io(run: (done: (result: number) => void) => void): Promise<number> {
   return new Promise((resolve) => run(resolve));
-}
-
-function fileBytes(path: string, offset: number, length: number): Uint8Array {
-  const fd = openSync(path, 'r');
-  const bytes = new Uint8Array(length);
-  readSync(fd, bytes, 0, length, offset);
-  closeSync(fd);
-  return bytes;
 }
 
 describe('IoEngine', () => {
@@ -62,7 +53,7 @@ describe('IoEngine', () => {
           return { result, ok };
         }));
         assert.ok(results.every(({ result, ok }) => result === BLOCK && ok));
-        assert.deepEqual(fileBytes(path, 32 * BLOCK, 4), new Uint8Array(4).fill(32));
+        assert.deepEqual(deviceBytes(path, 32 * BLOCK, 4), new Uint8Array(4).fill(32));
         assert.ok(await io((done) => engine.read(device.fd, block, 0, BLOCK, BLOCKS * BLOCK, done)) === 0, 'end of file reads 0');
         engine.pool.release(block);
         assert.equal(engine.operationsInFlight, 0);

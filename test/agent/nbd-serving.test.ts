@@ -12,7 +12,7 @@ import { AgentDisk } from '../../src/agent/agent-disk.js';
 import { NbdListener } from '../../src/agent/nbd-listener.js';
 import { IoWorkerPool } from '../../src/agent/workers/io-worker-pool.js';
 import { emptyDocument, ExtentState, NoDevice } from '../../src/table/document.js';
-import { cleanupDevices, sparseFile, tempDir } from '../support/devices.js';
+import { cleanupDevices, deviceBytes, sparseFile, tempDir } from '../support/devices.js';
 import { requireTool, runTool, runToolOk } from '../support/tools.js';
 
 const extentSize = 1024 * 1024;
@@ -56,11 +56,7 @@ describe('NBD served by I/O workers', () => {
   it('writes through qemu-io land at the physical offset the table names', async () => {
     requireTool('qemu-io');
     await runToolOk('qemu-io', ['-f', 'raw', '-c', `write -P 0x5a ${extentSize + 4096} 8192`, '-c', `read -P 0x5a ${extentSize + 4096} 8192`, uri]);
-    const bytes = new Uint8Array(8192);
-    const fd = openSync(device, 'r');
-    readSync(fd, bytes, 0, 8192, physicalOf(1) * extentSize + 4096);
-    closeSync(fd);
-    assert.ok(bytes.every((b) => b === 0x5a));
+    assert.ok(deviceBytes(device, physicalOf(1) * extentSize + 4096, 8192).every((b) => b === 0x5a));
   });
 
   it('takes an image converted into it by qemu-img and compares equal to it', async () => {

@@ -6,14 +6,13 @@
  * Oracles: clients nobody here wrote (qemu-io -P verification, fio verify) and the device file's bytes.
  */
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { AgentDisk } from '../../src/agent/agent-disk.js';
 import { NbdListener } from '../../src/agent/nbd-listener.js';
 import { IoWorkerPool, type IoWorkerPoolOptions } from '../../src/agent/workers/io-worker-pool.js';
 import { emptyDocument } from '../../src/table/document.js';
-import { cleanupDevices, sparseFile, tempDir } from '../support/devices.js';
+import { cleanupDevices, deviceBytes, sparseFile, tempDir } from '../support/devices.js';
 import { requireTool, runToolOk } from '../support/tools.js';
 
 const extentSize = 1024 * 1024;
@@ -48,11 +47,7 @@ for (const [name, options] of variants) {
       const uri = `nbd+unix:///vd0?socket=${socketPath}`;
       try {
         await runToolOk('qemu-io', ['-f', 'raw', '-c', 'write -P 0x3c 12288 65536', '-c', 'read -P 0x3c 12288 65536', uri]);
-        const bytes = new Uint8Array(65536);
-        const fd = openSync(device, 'r');
-        readSync(fd, bytes, 0, bytes.length, 12288);
-        closeSync(fd);
-        assert.ok(bytes.every((byte) => byte === 0x3c), 'the write is on the device');
+        assert.ok(deviceBytes(device, 12288, 65536).every((byte) => byte === 0x3c), 'the write is on the device');
         await runToolOk('fio', [
           '--name=verify', '--ioengine=nbd', `--uri=${uri}`, '--rw=randwrite', '--bs=4k', '--iodepth=16', '--size=8m',
           '--verify=crc32c', '--do_verify=1', '--verify_fatal=1', '--verify_state_save=0',

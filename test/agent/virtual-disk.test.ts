@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { ExtentState, NoDevice } from '../../src/table/document.js';
 import { VdmapError } from '../../src/errors/error.js';
 import { readFrom, writeTo } from '../../src/nbd/export.js';
-import { cleanupDevices, isRoot, loopDevice, smallTmpfs, sparseFile } from '../support/devices.js';
-import { deviceBytes, DiskFixture, pattern } from './fixtures/disk.js';
+import { cleanupDevices, deviceBytes, isRoot, loopDevice, smallTmpfs, sparseFile } from '../support/devices.js';
+import { DiskFixture, pattern } from './fixtures/disk.js';
 
 const KiB = 1024;
 const extentSize = 64 * KiB;

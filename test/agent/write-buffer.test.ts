@@ -12,8 +12,8 @@ import { after, describe, it } from 'node:test';
 import { VdmapError } from '../../src/errors/error.js';
 import { commitWrite, readFrom } from '../../src/nbd/export.js';
 import { ExtentState } from '../../src/table/document.js';
-import { cleanupDevices, isRoot, smallTmpfs, sparseFile } from '../support/devices.js';
-import { deviceBytes, DiskFixture, type Mapping, pattern } from './fixtures/disk.js';
+import { cleanupDevices, deviceBytes, isRoot, smallTmpfs, sparseFile } from '../support/devices.js';
+import { DiskFixture, type Mapping, pattern } from './fixtures/disk.js';
 
 const extentSize = 64 * 1024;
 const extentCount = 16;

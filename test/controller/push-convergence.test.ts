@@ -9,10 +9,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readSync } from 'node:fs';
 import type { DiskView, EpochView } from '../../src/controller/admin-api.js';
 import type { TableJson } from '../../src/table/codec.js';
-import { cleanupDevices, sparseFile, tempDir } from '../support/devices.js';
+import { cleanupDevices, deviceBytes, sparseFile, tempDir } from '../support/devices.js';
 import { runToolOk } from '../support/tools.js';
 import {
   admin, agentEpoch, converged, enroll, startAgentProcess, startControllerProcess, stopAll,
@@ -63,7 +62,7 @@ describe('table push to several agents', () => {
     const uri = (socket: string): string => `nbd+unix:///vol?socket=${socket}`;
     await runToolOk('qemu-io', ['-f', 'raw', '-c', `write -P 0x3c ${MiB + 8192} 4096`, uri(a.nbdSocket)]);
     const mapped = (await admin<TableJson>(controller.socket, 'table.show', { disk: 'vol' })).entries[0].physical!;
-    assert.deepEqual(readDevice(device, (mapped + 1) * MiB + 8192, 4096), new Uint8Array(4096).fill(0x3c));
+    assert.deepEqual(deviceBytes(device, (mapped + 1) * MiB + 8192, 4096), new Uint8Array(4096).fill(0x3c));
     // Swap extents 0 and 1: the bytes written at virtual extent 1 are now read at virtual extent 0.
     const table = await admin<TableJson>(controller.socket, 'table.show', { disk: 'vol' });
     table.entries = [
@@ -105,17 +104,6 @@ describe('table push to several agents', () => {
     assert.match(agentMetrics, /vdmap_agent_applies_total\{kind="(full|delta)",result="ok"\} [1-9]/);
   });
 });
-
-function readDevice(path: string, offset: number, length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, bytes, 0, length, offset);
-  } finally {
-    closeSync(fd);
-  }
-  return bytes;
-}
 
 async function scrape(address: { port: number }): Promise<string> {
   const response = await fetch(`http://127.0.0.1:${address.port}/metrics`);

@@ -10,9 +10,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readSync } from 'node:fs';
 import type { EntryJson, TableJson } from '../../src/table/codec.js';
-import { cleanupDevices, sparseFile, tempDir } from '../support/devices.js';
+import { cleanupDevices, deviceBytes, sparseFile, tempDir } from '../support/devices.js';
 import { runTool, runToolOk } from '../support/tools.js';
 import { admin, converged, enroll, startAgentProcess, startControllerProcess, stopAll } from './fixtures/daemons.js';
 
@@ -66,7 +65,7 @@ describe('thin provisioning through the agent data path', () => {
     assert.equal(entry.state, undefined, 'VALID');
     assert.ok(entry.physicalOfExtent! >= 8, `physical extent ${entry.physicalOfExtent} is not one of disk 'fat' (0-7)`);
     assert.deepEqual(entryAt(table, 4).state, ['ZERO']);
-    assert.deepEqual(readDevice(device, entry.physicalOfExtent! * MiB + 4096, 8192), new Uint8Array(8192).fill(0x4d));
+    assert.deepEqual(deviceBytes(device, entry.physicalOfExtent! * MiB + 4096, 8192), new Uint8Array(8192).fill(0x4d));
     await controller.waitForLog({ code: 'VDM_STATE_UNALLOCATED_HELD', disk: 'thin', extent: 5 });
   });
 
@@ -88,13 +87,3 @@ describe('thin provisioning through the agent data path', () => {
   });
 });
 
-function readDevice(path: string, offset: number, length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, bytes, 0, length, offset);
-  } finally {
-    closeSync(fd);
-  }
-  return bytes;
-}

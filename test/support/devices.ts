@@ -3,7 +3,7 @@
  * Every helper registers its own cleanup; call cleanupDevices() in after().
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, mkdirSync, readSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -22,6 +22,18 @@ export function sparseFile(bytes: number, dir = tempDir()): string {
   ftruncateSync(fd, bytes);
   closeSync(fd);
   return path;
+}
+
+/** `length` bytes of the device or file at `path` from `offset`, read with plain fs calls (the tests' oracle). */
+export function deviceBytes(path: string, offset: number, length: number): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const bytes = new Uint8Array(length);
+    readSync(fd, bytes, 0, length, offset);
+    return bytes;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function isRoot(): boolean {
