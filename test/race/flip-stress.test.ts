@@ -12,11 +12,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TableWriter } from '../../src/table/epoch-flip.js';
 import { createTableBuffer, entryPhysicalExtent, entryWord } from '../../src/table/layout.js';
-import { startStressWorkers, stopStressWorkers } from './fixtures/stress-workers.js';
+import { keepRacing, startStressWorkers, stopStressWorkers, WorkCounter } from './fixtures/stress-workers.js';
 
 const extentCount = 4096;
 const readers = 3;
 const flips = Number(process.env.VDMAP_STRESS_FLIPS ?? 3000);
+/** Flipping goes on past `flips` until the readers made this many entry checks (or a minute passed). */
+const minimumChecks = 20_000;
 
 describe('epoch flip under concurrent readers', () => {
   it(`I1/I2: ${flips} flips with ${readers} reader threads see no torn, future or changed-in-flight entry`, async () => {
@@ -29,12 +31,15 @@ describe('epoch flip under concurrent readers', () => {
     await writer.commit(writer.stageFull(geometry(0), (stage) => {
       for (let x = 0; x < extentCount; x++) stage.set(x, x % 64, 0, 0);
     }));
+    const work = new WorkCounter();
     const workers = await startStressWorkers(new URL('./fixtures/flip-reader.js', import.meta.url), readers,
-      (i) => ({ buffer: views.buffer, slot: i + 1, seed: seed + i, extentCount }));
+      (i) => ({ buffer: views.buffer, slot: i + 1, seed: seed + i, extentCount, work: work.shared }));
+    const deadline = performance.now() + 60_000;
+    let epoch = 0;
     let random = seed >>> 0;
     const next = (n: number) => (random = (Math.imul(random, 1664525) + 1013904223) >>> 0) % n;
     try {
-      for (let epoch = 1; epoch <= flips; epoch++) {
+      while (++epoch <= flips || keepRacing(work, minimumChecks, deadline)) {
         const stage = writer.stage(geometry(epoch));
         stage.set(0, 0, epoch, 0);
         model[0] = epoch;
@@ -53,9 +58,9 @@ describe('epoch flip under concurrent readers', () => {
       const results = await stopStressWorkers<{ checks: number; violations: string[] }>(workers);
       const violations = results.flatMap((r) => r.violations);
       const checks = results.reduce((sum, r) => sum + r.checks, 0);
-      console.log(`flip-stress: ${flips} flips, ${checks} entry checks by ${readers} readers`);
+      console.log(`flip-stress: ${epoch - 1} flips, ${checks} entry checks by ${readers} readers`);
       assert.deepEqual(violations, []);
-      assert.ok(checks > 10_000, `readers made only ${checks} checks: the test did not exercise concurrency`);
+      assert.ok(checks >= minimumChecks, `readers made only ${checks} checks in a minute of flips: the test did not exercise concurrency`);
     }
   });
 });

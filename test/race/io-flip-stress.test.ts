@@ -15,13 +15,15 @@ import { openSync, writeSync, closeSync } from 'node:fs';
 import { AgentDisk } from '../../src/agent/agent-disk.js';
 import { emptyDocument } from '../../src/table/document.js';
 import { cleanupDevices, sparseFile } from '../support/devices.js';
-import { startStressWorkers, stopStressWorkers } from './fixtures/stress-workers.js';
+import { keepRacing, startStressWorkers, stopStressWorkers, WorkCounter } from './fixtures/stress-workers.js';
 
 const extentSize = 16 * 1024;
 const extentCount = 256;
 const physicalCount = 2 * extentCount;
 const workers = 2;
 const flips = Number(process.env.VDMAP_STRESS_FLIPS ?? 2000);
+/** Flipping goes on past `flips` until the workers made this many reads (or a minute passed). */
+const minimumReads = 4000;
 
 function stampedDevice(): string {
   const path = sparseFile(physicalCount * extentSize);
@@ -43,11 +45,14 @@ describe('I/O under continuous table flips', () => {
     doc.devices = ['d0'];
     for (let i = 0; i < extentCount; i++) { doc.device[i] = 0; doc.physicalExtent[i] = i; doc.state[i] = 0; }
     await disk.applyDocument(doc);
+    const work = new WorkCounter();
     const threads = await startStressWorkers(new URL('./fixtures/io-reader.js', import.meta.url), workers,
-      (i) => ({ share: disk.share(), slot: i + 1, seed: seed + i, extentSize, extentCount, physicalCount }));
+      (i) => ({ share: disk.share(), slot: i + 1, seed: seed + i, extentSize, extentCount, physicalCount, work: work.shared }));
+    const deadline = performance.now() + 60_000;
+    let epoch = 0;
     const extents = Uint32Array.from({ length: extentCount }, (_, i) => i);
     try {
-      for (let epoch = 1; epoch <= flips; epoch++) {
+      while (++epoch <= flips || keepRacing(work, minimumReads, deadline)) {
         await disk.applyDelta({
           disk: 'vd0', fromEpoch: epoch - 1, toEpoch: epoch, devices: ['d0'], extent: extents,
           device: new Int32Array(extentCount), physicalExtent: extents.map((i) => (i + epoch) % physicalCount), state: new Uint8Array(extentCount),
@@ -58,9 +63,9 @@ describe('I/O under continuous table flips', () => {
       const results = await stopStressWorkers<{ reads: number; violations: string[] }>(threads);
       disk.close();
       const reads = results.reduce((sum, r) => sum + r.reads, 0);
-      console.log(`io-flip-stress: ${flips} flips, ${reads} reads by ${workers} workers`);
+      console.log(`io-flip-stress: ${epoch - 1} flips, ${reads} reads by ${workers} workers`);
       assert.deepEqual(results.flatMap((r) => r.violations), []);
-      assert.ok(reads > 1000, `workers made only ${reads} reads: the test did not exercise concurrency`);
+      assert.ok(reads >= minimumReads, `workers made only ${reads} reads in a minute of flips: the test did not exercise concurrency`);
     }
   });
 });

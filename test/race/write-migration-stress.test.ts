@@ -15,7 +15,7 @@ import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { AgentDisk } from '../../src/agent/agent-disk.js';
 import { emptyDocument, ExtentState } from '../../src/table/document.js';
 import { cleanupDevices, isRoot, loopDevice, sparseFile } from '../support/devices.js';
-import { startStressWorkers, stopStressWorkers } from './fixtures/stress-workers.js';
+import { keepRacing, startStressWorkers, stopStressWorkers, WorkCounter } from './fixtures/stress-workers.js';
 
 const extentSize = 16 * 1024;
 const extentCount = 32;
@@ -24,6 +24,8 @@ const blockSize = 4096;
 const blockCount = (extentSize / blockSize) * extentCount;
 const workers = 2;
 const migrations = Number(process.env.VDMAP_STRESS_MIGRATIONS ?? 4000);
+/** Migrating goes on past `migrations` until the workers made this many writes (or a minute passed). */
+const minimumWrites = 4000;
 
 after(cleanupDevices);
 
@@ -51,13 +53,16 @@ describe('writes under continuous migration', () => {
       disk: 'vd0', fromEpoch: epoch, toEpoch: ++epoch, devices: ['d0'], extent: Uint32Array.of(extent),
       device: Int32Array.of(0), physicalExtent: Uint32Array.of(physicalExtent), state: Uint8Array.of(state),
     }, { drainTimeoutMs: 10_000 });
+    const work = new WorkCounter();
     const threads = await startStressWorkers(new URL('./fixtures/io-writer.js', import.meta.url), workers,
-      (i) => ({ share: disk.share(), slot: i + 1, seed: seed + i, index: i, workers, blockCount }));
+      (i) => ({ share: disk.share(), slot: i + 1, seed: seed + i, index: i, workers, blockCount, work: work.shared }));
+    const deadline = performance.now() + 60_000;
+    let migrated = 0;
     const device = openSync(backing, 'r+');
     const copy = Buffer.alloc(extentSize);
     let results: Array<{ writes: number; failures: string[]; acknowledged: Array<[number, number]> }> = [];
     try {
-      for (let m = 0; m < migrations; m++) {
+      for (; migrated < migrations || keepRacing(work, minimumWrites, deadline); migrated++) {
         const extent = next(extentCount);
         const from = physical[extent];
         const to = free.splice(next(free.length), 1)[0];
@@ -67,7 +72,7 @@ describe('writes under continuous migration', () => {
         await setExtent(extent, to, ExtentState.Valid);
         physical[extent] = to;
         free.push(from);
-        if (m % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+        if (migrated % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
       }
     } finally {
       results = await stopStressWorkers<typeof results[number]>(threads);
@@ -84,9 +89,9 @@ describe('writes under continuous migration', () => {
     }
     closeSync(device);
     const writes = results.reduce((sum, result) => sum + result.writes, 0);
-    console.log(`write-migration-stress: ${migrations} migrations, ${writes} writes by ${workers} workers`);
+    console.log(`write-migration-stress: ${migrated} migrations, ${writes} writes by ${workers} workers`);
     assert.deepEqual(results.flatMap((result) => result.failures), []);
     assert.deepEqual(lost, []);
-    assert.ok(writes > 2000, `workers made only ${writes} writes: the test did not exercise concurrency`);
+    assert.ok(writes >= minimumWrites, `workers made only ${writes} writes in a minute of migrations: the test did not exercise concurrency`);
   });
 });
