@@ -10,14 +10,14 @@
  *   nbdkit    nbdkit -f -U SOCKET file DEVICE cache=none                             (fio --ioengine=nbd)
  *   vdmap     the agent (bench/support/nbd-agent.ts: main thread + I/O workers, shuffled 1 MiB-extent table)
  *
- * Every server runs for the whole benchmark; each job is run against each system in turn (the order rotates
- * every round, so drift on a shared machine does not always favour the same side). With --rounds N each cell is
- * the round with the median IOPS, and each ratio (vdmap / peer) is the median over rounds of the two systems' ratio
- * in the same round: systems measured seconds apart share the machine's state of that moment, so a burst of load
- * from elsewhere moves both sides of a ratio rather than one side of it. Besides IOPS, MB/s and completion latency percentiles, each server's CPU time
- * (all its threads, from /proc) per I/O is reported: a fairer figure than IOPS when the machine is busy; so is
- * fio's own CPU per I/O (the client's share) and how busy the machine's CPUs were during the cell: when they are
- * near 100%, the sum of server, client and kernel work per I/O is what bounds IOPS.
+ * Every server runs for the whole benchmark; each job is run against each system in turn (the order rotates every
+ * round, so drift on a shared machine does not always favour the same side). With --rounds N each cell is the round
+ * with the median IOPS, and each ratio (vdmap / peer) is the median over rounds of the two systems' ratio in the same
+ * round: systems measured seconds apart share the machine's state of that moment, so a burst of load from elsewhere
+ * moves both sides of a ratio rather than one side of it. Besides IOPS, MB/s and completion latency percentiles, each
+ * server's CPU time (all its threads, from /proc) per I/O is reported: a fairer figure than IOPS when the machine is
+ * busy; so is fio's own CPU per I/O (the client's share) and how busy the machine's CPUs were during the cell: when
+ * they are near 100%, the sum of server, client and kernel work per I/O is what bounds IOPS.
  * With --baseline DIST (another build's dist/ directory, e.g. from `git worktree add /tmp/base HEAD~1 && cd
  * /tmp/base && npm ci`), that build's agent serves the same device too, as system `baseline`, and the table gains
  * a vdmap / baseline column: an A/B of two builds in one run, which is how a change's gain is measured here.
