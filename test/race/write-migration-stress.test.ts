@@ -30,7 +30,7 @@ const minimumWrites = 4000;
 after(cleanupDevices);
 
 describe('writes under continuous migration', () => {
-  it(`V2/I2: ${migrations} NOWRITE-copy-flip migrations under ${workers} writing workers lose no acknowledged write`, async () => {
+  it(`V2/I2: at least ${migrations} NOWRITE-copy-flip migrations under ${workers} writing workers lose no acknowledged write`, async () => {
     const seed = Number(process.env.VDMAP_SEED ?? Date.now() % 1_000_000);
     console.log(`write-migration-stress seed ${seed} (rerun with VDMAP_SEED=${seed})`);
     let random = seed >>> 0;
