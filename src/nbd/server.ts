@@ -117,7 +117,7 @@ export class NbdServer {
   }
 
   private listenOn(where: { host: string; port: number } | { path: string }): Promise<Server> {
-    const server = createServer({ noDelay: true }, (socket) => this.accepted(socket));
+    const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accepted(socket)); // T5
     this.listeners.push(server);
     return new Promise((resolve, reject) => {
       server.once('error', reject);

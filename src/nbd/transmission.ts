@@ -22,6 +22,9 @@
  *   X5. A request magic other than NBD_REQUEST_MAGIC, or a WRITE payload over `requestCap`, drops the
  *       connection at once (hard disconnect). A rejected WRITE within the cap has its payload skipped.
  *   X6. DISC: no further bytes are parsed; every in-flight request is replied to, then the transport ends.
+ *       The client shutting its sending side (end of input, with or without a DISC) is the same, after every
+ *       complete request it sent before is parsed and served, even those still waiting behind an X2 bound; a
+ *       request cut short by the end is dropped unexecuted. The transport never ends our side by itself (T5).
  *       shutdown(): new requests fail with ESHUTDOWN; once in-flight reaches zero the transport ends.
  *   X7. run() resolves only when the transport has closed and every export call has settled; a ReadBuffer that
  *       completes after the transport closed is released at once; a WriteBuffer being filled is abandoned.
@@ -133,6 +136,8 @@ export class Transmission {
 
   // Lifecycle.
   private blocked = false;
+  /** The client shut its sending side: what is held is all that will come (X6). */
+  private inputEnd = false;
   /** No more bytes are parsed (DISC, hard disconnect, transport gone, finishing). */
   private stopped = false;
   private draining = false;
@@ -142,7 +147,7 @@ export class Transmission {
   private resolveDone: (() => void) | undefined;
   private readonly listener: TransportListener = {
     data: (chunk, borrowed) => this.received(chunk, borrowed),
-    end: () => this.stop(),
+    end: () => this.inputEnded(),
     close: () => this.transportClosed(),
   };
   private awaitingDrain = false;
@@ -214,7 +219,10 @@ export class Transmission {
   private consume(): void {
     while (!this.stopped) {
       const input = this.input;
-      if (input === null) return;
+      if (input === null) {
+        if (this.inputEnd) this.allInputServed();
+        return;
+      }
       const at = this.inputOffset;
       const available = input.length - at;
       if (available === 0) {
@@ -527,6 +535,20 @@ export class Transmission {
     if (this.inflight === 0) this.finish();
   }
 
+  /** X6: the client sent its last byte; what is held (blocked behind X2) is still parsed first. */
+  private inputEnded(): void {
+    this.inputEnd = true;
+    if (this.input === null) this.allInputServed();
+  }
+
+  /** X6: every complete request of the input is dispatched; one cut short by the end is dropped. */
+  private allInputServed(): void {
+    this.headerFilled = 0;
+    this.skipRemaining = 0;
+    this.abandonPayload();
+    this.disconnectRequested();
+  }
+
   /** No more bytes will be parsed (bytes still delivered are ignored). */
   private stop(): void {
     this.stopped = true;
@@ -559,14 +581,18 @@ export class Transmission {
     if (this.endTimer !== undefined) clearTimeout(this.endTimer);
     this.stop();
     this.writer.discard();
-    const slot = this.payloadSlot;
-    if (slot !== null) {
-      this.payloadSlot = null;
-      this.payloadBuffer = null;
-      slot.writeBuffer?.abandon();
-      this.recycle(slot);
-    }
+    this.abandonPayload();
     this.resolveIfDone();
+  }
+
+  /** A WRITE whose payload will never be complete is not executed; its slot (and lent buffer) is given back. */
+  private abandonPayload(): void {
+    const slot = this.payloadSlot;
+    if (slot === null) return;
+    this.payloadSlot = null;
+    this.payloadBuffer = null;
+    slot.writeBuffer?.abandon();
+    this.recycle(slot);
   }
 
   private resolveIfDone(): void {

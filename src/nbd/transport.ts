@@ -16,7 +16,9 @@
  *   T3. end() sends what is pending, then shuts the sending side; close() follows when the peer closes, or at
  *       destroy(). destroy() drops pending bytes (their `sent` callbacks still run) and closes now.
  *   T4. close() is the last event, exactly once; after it the transport never calls its listener again.
- *   T5. end() of the listener (the peer shut its sending side) comes at most once, before close().
+ *   T5. end() of the listener (the peer shut its sending side) comes at most once, after every byte the peer
+ *       sent and before close(). The transport does not end its own sending side then (a half-open connection):
+ *       the listener still replies to what it received and calls end() when it is done (X6 of transmission.ts).
  *   T6. afterBatch(callback) runs the callback once, after the batch of events being delivered now (so the
  *       replies one batch of completions produced leave in one send), or on the next tick outside a batch.
  *

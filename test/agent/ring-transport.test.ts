@@ -2,8 +2,9 @@
  * Proves RingTransport (src/agent/workers/ring-transport.ts) keeps the Transport contract of src/nbd/transport.ts
  * while a real peer socket talks to it through this thread's ring: bytes arrive in order and are lent (T1, G1),
  * pause holds them back, sends keep their order through a full socket and each `sent` runs once (G2, G3), end and
- * destroy close the descriptor exactly once after the ring is done with it (G4), the peer's end ends it (G5), and
- * the receive block starts small and grows only while receives fill it (G1).
+ * destroy close the descriptor exactly once after the ring is done with it (G4), the peer's end leaves it open for
+ * sending until this side ends too (G5), and the receive block starts small and grows only while receives fill it
+ * (G1).
  * Oracles: the bytes the peer (a node:net socket) sent and received, its 'end' event, the listener's calls, and the
  * engine pool's bytes in use (the receive block comes back).
  */
@@ -171,11 +172,17 @@ describe('RingTransport', () => {
     assert.equal(engine.pool.inUse, baseline);
   });
 
-  it('ends, then closes, when the peer closes its side', async () => {
+  it('G5: hears the peer end, still sends to it, and closes once this side ends too', async () => {
     transport.listen(recorder);
     pair.peer.end('last words');
-    await transport.whenClosed;
+    await recorder.until(() => recorder.ends === 1);
     assert.equal(recorder.text, 'last words');
+    assert.equal(recorder.closes, 0, 'half-open: replies may still go');
+    transport.send([pattern(64 * 1024, 7)]);
+    transport.end();
+    const received = await readExactly(pair.peer, 64 * 1024);
+    await transport.whenClosed;
+    assert.deepEqual(new Uint8Array(received), pattern(64 * 1024, 7));
     assert.deepEqual([recorder.ends, recorder.closes], [1, 1]);
   });
 

@@ -288,6 +288,53 @@ describe('transmission', () => {
     assert.equal(await raw.waitClosed(), true);
   });
 
+  it('X6: serves every request sent before DISC and the client\'s half-close, past the in-flight bound', async () => {
+    const { raw } = await open('disk');
+    const count = 200; // maxInflightRequests is 8: most wait unparsed behind X2 when the end arrives
+    const writes = Array.from({ length: count }, (_, i) => requestBytes(nbd.NBD_CMD_WRITE, {
+      handle: BigInt(i), offset: 2 * MiB + i * 16, payload: Buffer.alloc(16, (i % 250) + 1),
+    }));
+    raw.write(Buffer.concat([...writes, requestBytes(nbd.NBD_CMD_DISC, { handle: 999n })]));
+    raw.socket.end();
+    const handles = new Set<bigint>();
+    for (let i = 0; i < count; i++) {
+      const reply = await raw.readReply();
+      assert.equal(reply.error, 0);
+      handles.add(reply.handle);
+    }
+    assert.equal(handles.size, count, 'one reply per request');
+    for (let i = 0; i < count; i++) {
+      assert.ok(disk.store.subarray(2 * MiB + i * 16, 2 * MiB + i * 16 + 16).every((b) => b === (i % 250) + 1), `write ${i} landed`);
+    }
+    assert.equal(await raw.waitClosed(), true);
+  });
+
+  it('X6: replies to a held request after the client half-closed, then closes', async () => {
+    const { raw } = await open('disk');
+    const release = disk.hold('read');
+    raw.request(nbd.NBD_CMD_READ, { handle: 41n, offset: 0, length: 512 });
+    raw.socket.end();
+    await sleep(30);
+    assert.equal(raw.closed, false);
+    release();
+    const reply = await raw.readReply(512);
+    assert.equal(reply.handle, 41n);
+    assert.equal(await raw.waitClosed(), true);
+  });
+
+  it('X6: drops a WRITE cut short by the client\'s end of input without executing it', async () => {
+    const { raw } = await open('disk');
+    disk.store.fill(0x5a, 3 * MiB, 3 * MiB + 4096);
+    const writes = disk.calls.write;
+    const request = requestBytes(nbd.NBD_CMD_WRITE, { handle: 51n, offset: 3 * MiB, length: 4096, payload: Buffer.alloc(4096, 0x11) });
+    raw.write(request.subarray(0, request.length - 1000));
+    raw.socket.end();
+    assert.equal(await raw.waitClosed(), true);
+    assert.equal(disk.calls.write, writes, 'no write reached the export');
+    assert.ok(disk.store.subarray(3 * MiB, 3 * MiB + 4096).every((b) => b === 0x5a));
+    await assertServerStillServes();
+  });
+
   it('answers ERROR_OFFSET with the code and message when the export fails at a known offset', async () => {
     const { raw } = await open('disk', { structured: true });
     disk.injectFailure({ operation: 'read', code: 'VDM_IO_DEVICE', message: 'medium error', offset: 4096 + 512 });

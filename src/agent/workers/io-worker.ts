@@ -89,7 +89,7 @@ export default function serve(task: ServeTask): Promise<ServeResult> {
     const options: ConnectionOptions = {
       signal: shutdown.signal, onError: (error) => post({ type: 'error', error }), meterFor: (disk) => stats.meterFor(disk),
     };
-    const served = (task.socketsOnRing ? serveOnRing(fd, options) : serveConnection(new Socket({ fd, readable: true, writable: true }), registry, options))
+    const served = (task.socketsOnRing ? serveOnRing(fd, options) : serveConnection(new Socket({ fd, readable: true, writable: true, allowHalfOpen: true }), registry, options))
       .finally(() => {
         connections.delete(served);
         post({ type: 'connection-closed' });

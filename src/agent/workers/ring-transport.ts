@@ -23,8 +23,8 @@
  *   G3. Every `sent` callback runs exactly once: after the kernel took its bytes, or when they are dropped by
  *       destroy() or a failed send.
  *   G4. The fd is closed exactly once, after G1's operations completed; close() reaches the listener last (T4).
- *   G5. The peer's end (RECV of 0 bytes) ends this side too, after pending bytes (as a net.Socket without
- *       allowHalfOpen does).
+ *   G5. The peer's end (RECV of 0 bytes) is delivered (T5) and nothing more is received; this side stays open
+ *       for sending until the listener calls end(). A reset connection (ECONNRESET) is destroyed.
  *
  * Thread: the I/O worker that owns the engine. Error codes: none; failures close the transport.
  */
@@ -213,14 +213,13 @@ export class RingTransport implements Transport {
       this.armReceive();
       return;
     }
-    if (result === 0 || result === -constants.errno.ECONNRESET) {
-      this.peerEnded = true;
+    if (result === 0) {
+      this.peerEnded = true; // G5
       this.deliverEnd();
-      this.end(); // G5
       this.closeWhenIdle();
       return;
     }
-    this.destroy(); // -ECANCELED (the ring is closing) or another failure
+    this.destroy(); // -ECONNRESET, -ECANCELED (the ring is closing) or another failure
   }
 
   /** A receive filled the block: more was probably waiting. Doubles it when the pool has one at hand (G1). */
