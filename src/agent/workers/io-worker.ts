@@ -89,12 +89,17 @@ export default function serve(task: ServeTask): Promise<ServeResult> {
     const options: ConnectionOptions = {
       signal: shutdown.signal, onError: (error) => post({ type: 'error', error }), meterFor: (disk) => stats.meterFor(disk),
     };
-    const served = (task.socketsOnRing ? serveOnRing(fd, options) : serveConnection(new Socket({ fd, readable: true, writable: true, allowHalfOpen: true }), registry, options))
+    const served = (task.socketsOnRing ? serveOnRing(fd, options) : serveOnSocket(fd, options))
       .finally(() => {
         connections.delete(served);
         post({ type: 'connection-closed' });
       });
     connections.add(served);
+  }
+
+  /** Half-open allowed (T5 of src/nbd/transport.ts): a client's FIN does not end the replies still owed to it. */
+  function serveOnSocket(fd: number, options: ConnectionOptions): Promise<void> {
+    return serveConnection(new Socket({ fd, readable: true, writable: true, allowHalfOpen: true }), registry, options);
   }
 
   async function serveOnRing(fd: number, options: ConnectionOptions): Promise<void> {
