@@ -63,8 +63,8 @@ export function allocationDescriptors(extents: readonly AllocationExtent[], requ
     if (end > alignedEnd && end > position) straddleFlags = flags;
     position = end;
   }
-  // A final partial block: only at the export's end (B2), or when nothing else was found (B1).
-  if (position % block !== 0 && (position === request.available || out.isEmpty())) {
+  // A final partial block: only at the export's end (B2). Nothing whole found: status 0 over the request (B1, B2).
+  if (position % block !== 0 && position === request.available) {
     const start = position - (position % block);
     out.add(start, position - start, straddleFlags);
   }
@@ -95,13 +95,16 @@ class DescriptorList {
     return this.exhausted || (this.covered >= this.requestLength && this.values.length > 0);
   }
 
-  /** Adds [start, start + length) with `flags`; ignored unless it continues exactly where coverage ends. */
+  /**
+   * Adds [start, start + length) with `flags`; ignored unless it continues exactly where coverage ends. Once the
+   * request is covered only the last descriptor may grow (B4): a new one would start past the request.
+   */
   add(start: number, length: number, flags: number): void {
     if (length <= 0 || start !== this.covered || this.exhausted) return;
     const last = this.values.length - 2;
     if (last >= 0 && this.values[last + 1] === flags) {
       this.values[last] += length;
-    } else if (this.values.length / 2 >= this.maxDescriptors) {
+    } else if (this.values.length / 2 >= this.maxDescriptors || this.covered >= this.requestLength) {
       this.exhausted = true;
       return;
     } else {

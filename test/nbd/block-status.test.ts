@@ -47,6 +47,16 @@ describe('block status descriptors', () => {
     assert.deepEqual(allocationDescriptors([{ length: 0, ...HOLE }], base), [8192, 0]);
   });
 
+  it('B4: starts no descriptor once the request is covered, even after finishing a straddling block', () => {
+    const out = allocationDescriptors([{ length: 4196, ...DATA }, { length: 100000, ...HOLE }], { ...base, minimumBlockSize: 4096 });
+    assert.deepEqual(out, [8192, 0]);
+  });
+
+  it('B2: reports whole blocks with status 0 when the export reports less than one block', () => {
+    const out = allocationDescriptors([{ length: 100, ...HOLE }], { ...base, minimumBlockSize: 4096 });
+    assert.deepEqual(out, [8192, 0]);
+  });
+
   it('B4: returns at most maxDescriptors descriptors when the extents alternate', () => {
     const extents = Array.from({ length: 16 }, (_, i) => ({ length: 512, ...(i % 2 === 0 ? DATA : HOLE) }));
     const out = allocationDescriptors(extents, { ...base, maxDescriptors: 3 });
