@@ -277,6 +277,10 @@ export class VirtualDisk implements Export {
     this.checkWritable();
     this.checkRange(offset, length);
     const { inner, head, tail } = this.split(offset, length);
+    if (options.fastZero && (head || tail)) {
+      // proto.md: a fast zero that cannot beat a write fails at once and SHOULD leave the data as it was.
+      throw new VdmapError('VDM_IO_FAST_ZERO_UNSUPPORTED', `a partial block of ${this.name} can only be zeroed by a read-modify-write`);
+    }
     if (head) await this.writeInSteps(head.offset, new Uint8Array(head.length), false);
     if (tail) await this.writeInSteps(tail.offset, new Uint8Array(tail.length), false);
     if (inner.length > 0) {

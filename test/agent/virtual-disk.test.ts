@@ -151,6 +151,22 @@ describe('virtual disk data path', () => {
     }
   });
 
+  it('fails a fast zero with a partial block at once, changing nothing (it would need a read-modify-write)', async () => {
+    const disk = await shuffledDisk();
+    try {
+      await writeTo(disk.vdisk, 0, pattern(0, 2 * extentSize, 7), false);
+      await assert.rejects(
+        disk.vdisk.writeZeroes(100, extentSize, { noHole: false, fastZero: true }, false),
+        isCode('VDM_IO_FAST_ZERO_UNSUPPORTED'),
+      );
+      const result = await readFrom(disk.vdisk, 0, 2 * extentSize);
+      assert.deepEqual(result.bytes, pattern(0, 2 * extentSize, 7));
+      result.release();
+    } finally {
+      disk.close();
+    }
+  });
+
   it('trims whole blocks so they read back as zeroes on a file device', async () => {
     const disk = await shuffledDisk();
     try {
