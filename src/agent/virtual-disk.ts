@@ -85,6 +85,8 @@ export class VirtualDisk implements Export {
   private readonly holdTimeoutMs: number;
   private readonly blockSize: number;
   private closed = false;
+  /** Device fds whose fallocate refused a zeroing mode: a fast zero touching them fails before any I/O. */
+  private readonly slowZeroDevices = new Set<number>();
   /** What the fast path's requests need of this disk (single-piece-io.ts). */
   private readonly singlePieceHost: SinglePieceHost;
   /** mapWithinExtent's answer, read at once by the fast path (one thread: no sharing). */
@@ -458,9 +460,11 @@ export class VirtualDisk implements Export {
 
   private async zeroPieces(pieces: readonly Piece[], options: WriteZeroesOptions, site: PlanSite): Promise<void> {
     const mode = options.noHole ? FallocateMode.ZERO_RANGE | FallocateMode.KEEP_SIZE : FallocateMode.PUNCH_HOLE | FallocateMode.KEEP_SIZE;
+    if (options.fastZero && pieces.some((piece) => this.slowZeroDevices.has(piece.fd))) throw this.noFastZero();
     const unsupported: Piece[] = [];
     await this.all(pieces, 'write zeroes', site, (piece, done) => this.options.engine.fallocate(piece.fd, mode, piece.fileOffset, piece.length, (result) => {
       if (result === -constants.errno.EOPNOTSUPP || result === -constants.errno.EINVAL || result === -constants.errno.ENODEV) {
+        this.slowZeroDevices.add(piece.fd);
         unsupported.push(piece);
         done(piece.length);
       } else {
@@ -468,10 +472,12 @@ export class VirtualDisk implements Export {
       }
     }));
     if (unsupported.length === 0) return;
-    if (options.fastZero) {
-      throw new VdmapError('VDM_IO_FAST_ZERO_UNSUPPORTED', `the device under ${this.name} cannot zero a range quickly`);
-    }
+    if (options.fastZero) throw this.noFastZero();
     await this.writeZeroBuffers(unsupported, site);
+  }
+
+  private noFastZero(): VdmapError {
+    return new VdmapError('VDM_IO_FAST_ZERO_UNSUPPORTED', `the device under ${this.name} cannot zero a range quickly`);
   }
 
   /** Writes zero-filled buffers over pieces whose device cannot zero by fallocate. */

@@ -167,6 +167,25 @@ describe('virtual disk data path', () => {
     }
   });
 
+  it('fails a fast zero before changing any byte once a device it touches has refused to zero quickly', async () => {
+    // Extent 0 on ext4 (FALLOC_FL_ZERO_RANGE works), extent 1 on tmpfs (it does not).
+    const devices = [sparseFile(extentSize * extentCount), sparseFile(extentSize * extentCount, smallTmpfs(2 * extentSize * extentCount))];
+    const disk = await DiskFixture.open({ devices, extentSize, extentCount, map: shuffled, holdTimeoutMs: 5000 });
+    try {
+      const data = pattern(0, 2 * extentSize, 8);
+      const zeroQuickly = () => disk.vdisk.writeZeroes(0, 2 * extentSize, { noHole: true, fastZero: true }, false);
+      await writeTo(disk.vdisk, 0, data, false);
+      await assert.rejects(zeroQuickly(), isCode('VDM_IO_FAST_ZERO_UNSUPPORTED'));
+      await writeTo(disk.vdisk, 0, data, false);
+      await assert.rejects(zeroQuickly(), isCode('VDM_IO_FAST_ZERO_UNSUPPORTED'));
+      const result = await readFrom(disk.vdisk, 0, 2 * extentSize);
+      assert.deepEqual(result.bytes, data, 'the ext4 extent was not zeroed by the refused request');
+      result.release();
+    } finally {
+      disk.close();
+    }
+  });
+
   it('trims whole blocks so they read back as zeroes on a file device', async () => {
     const disk = await shuffledDisk();
     try {
