@@ -31,10 +31,15 @@ import { SocketTransport, type Transport } from './transport.js';
 export interface ConnectionOptions {
   /** C3 (default 10 s). */
   handshakeTimeoutMs?: number;
-  /** Options accepted before the client is deemed a denial of service (default 64). */
+  /**
+   * Options accepted before the client is deemed a denial of service (default 4096: `nbdinfo --list` sends about
+   * two per export on one connection; the handshake timeout bounds the time anyway).
+   */
   maxOptions?: number;
-  /** Longest option data accepted before the client is deemed a denial of service (default 64 KiB). */
+  /** Longest option data the server acts on (default 64 KiB); longer is refused with NBD_REP_ERR_TOO_BIG. */
   maxOptionLength?: number;
+  /** Longest option data skipped and refused rather than taken for a denial of service (default 16 MiB). */
+  maxSkippedOptionLength?: number;
   /** In-flight requests per connection before the socket is paused (default 128). */
   maxInflightRequests?: number;
   /** In-flight bytes per connection before the socket is paused (default 64 MiB). */
@@ -57,8 +62,9 @@ export interface ConnectionOptions {
 
 const defaults = {
   handshakeTimeoutMs: 10_000,
-  maxOptions: 64,
+  maxOptions: 4096,
   maxOptionLength: 64 * 1024,
+  maxSkippedOptionLength: 16 * 1024 * 1024,
   maxInflightRequests: 128,
   maxInflightBytes: 64 * 1024 * 1024,
   requestCap: INTEROPERABLE_PAYLOAD_LENGTH,
@@ -93,7 +99,10 @@ export async function serveTransport(transport: Transport, registry: ExportRegis
     session = await negotiate(
       { read: (length) => reader.read(length), write: (bytes) => transport.send([bytes]) },
       registry,
-      { maxOptions: settings.maxOptions, maxOptionLength: settings.maxOptionLength, requestCap: settings.requestCap, shuttingDown: () => shuttingDown },
+      {
+        maxOptions: settings.maxOptions, maxOptionLength: settings.maxOptionLength, maxSkippedOptionLength: settings.maxSkippedOptionLength,
+        requestCap: settings.requestCap, shuttingDown: () => shuttingDown,
+      },
     );
   } catch (error) {
     const record = toErrorRecord(error);

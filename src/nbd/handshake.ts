@@ -13,7 +13,9 @@
  *       stays parseable after any error reply (unknown options are read in full, then refused).
  *   H2. The connection is dropped (a VDM_NBD_PROTOCOL_VIOLATION rejection) only when the spec allows it:
  *       unknown client flags, a bad option magic, EXPORT_NAME of an export that cannot be served, or a
- *       denial of service: an option longer than `maxOptionLength` or more than `maxOptions` options.
+ *       denial of service: more than `maxOptions` options, or an option longer than `maxSkippedOptionLength`.
+ *       An option longer than `maxOptionLength` but within that is read in pieces, thrown away, and answered
+ *       NBD_REP_ERR_TOO_BIG (EXPORT_NAME, which has no error reply, is dropped).
  *   H3. base:allocation may be used in transmission only if the last SET_META_CONTEXT selected it for the
  *       very export that GO/EXPORT_NAME chose, after structured replies were negotiated.
  *   H4. A successful INFO and a following GO with the same parameters send the same information.
@@ -57,6 +59,7 @@ import {
   NBD_REP_ACK,
   NBD_REP_ERR_INVALID,
   NBD_REP_ERR_SHUTDOWN,
+  NBD_REP_ERR_TOO_BIG,
   NBD_REP_ERR_UNKNOWN,
   NBD_REP_ERR_UNSUP,
   NBD_REP_INFO,
@@ -76,8 +79,10 @@ export interface HandshakeChannel {
 export interface HandshakeSettings {
   /** H2: more options than this on one connection is a denial of service. */
   maxOptions: number;
-  /** H2: option data longer than this is a denial of service. */
+  /** H2: the longest option data the server reads and acts on. */
   maxOptionLength: number;
+  /** H2: longer option data than this is a denial of service; up to it, it is skipped and refused. */
+  maxSkippedOptionLength: number;
   /** Hard cap on one request's length (bytes); caps the advertised maximum block size. */
   requestCap: number;
   /** H5. */
@@ -128,15 +133,29 @@ export async function negotiate(
     if (header.readBigUInt64BE(0) !== IHAVEOPT) throw violation('bad option magic');
     const option = header.readUInt32BE(8);
     const length = header.readUInt32BE(12);
-    if (length > settings.maxOptionLength) {
-      throw violation(`option ${option} has ${length} bytes of data, over the limit of ${settings.maxOptionLength}`);
-    }
     if (count > settings.maxOptions) throw violation(`more than ${settings.maxOptions} options`);
+    if (length > settings.maxOptionLength) {
+      await skipOversizedOption(option, length, channel, settings);
+      continue;
+    }
     const data = await channel.read(length);
     const outcome = handleOption(option, data, state, channel, registry, settings);
     if (outcome.next === 'transmission') return outcome.session;
     if (outcome.next === 'end') return undefined;
   }
+}
+
+/** H2: reads and drops the data of an option too long to act on, then refuses it with NBD_REP_ERR_TOO_BIG. */
+async function skipOversizedOption(option: number, length: number, channel: HandshakeChannel, settings: HandshakeSettings): Promise<void> {
+  if (length > settings.maxSkippedOptionLength || option === NBD_OPT_EXPORT_NAME) {
+    throw violation(`option ${option} has ${length} bytes of data, over the limit of ${settings.maxOptionLength}`);
+  }
+  for (let left = length; left > 0;) {
+    const piece = Math.min(left, settings.maxOptionLength);
+    await channel.read(piece);
+    left -= piece;
+  }
+  new OptionReplier(channel, option).error(NBD_REP_ERR_TOO_BIG, `${length} bytes of option data, over this server's limit of ${settings.maxOptionLength}`);
 }
 
 function handleOption(

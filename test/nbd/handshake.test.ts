@@ -233,7 +233,18 @@ describe('handshake', () => {
     raw.destroy();
   });
 
-  it('drops the connection when an option is longer than the limit', async () => {
+  it('answers NBD_REP_ERR_TOO_BIG to an option over the length limit, skips its data and keeps haggling', async () => {
+    const raw = await client();
+    await raw.greet();
+    raw.sendOption(nbd.NBD_OPT_SET_META_CONTEXT, Buffer.alloc(100_000, 0x61)); // maxOptionLength is 8192 here
+    const refused = await raw.readOptionReply();
+    assert.deepEqual([refused.option, refused.type], [nbd.NBD_OPT_SET_META_CONTEXT, nbd.NBD_REP_ERR_TOO_BIG]);
+    const next = await raw.optionExchange(nbd.NBD_OPT_STRUCTURED_REPLY);
+    assert.deepEqual(next.map((reply) => reply.type), [nbd.NBD_REP_ACK]);
+    raw.destroy();
+  });
+
+  it('drops the connection when an option is longer than it would skip', async () => {
     const raw = await client();
     await raw.greet();
     raw.sendOption(nbd.NBD_OPT_GO, Buffer.alloc(0), nbd.IHAVEOPT, 0xfffffff0);

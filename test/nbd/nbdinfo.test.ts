@@ -37,6 +37,17 @@ describe('nbdinfo against the server', () => {
     assert.match(out, /export="ro":/);
   });
 
+  it('lists a hundred exports with --list under the default option limits', async () => {
+    const many = Array.from({ length: 100 }, (_, i) => new MemoryExport({ name: `vd${i}`, size: 64 * 1024 }));
+    const crowded = await startTestServer(many);
+    try {
+      const out = await runToolOk('nbdinfo', ['--list', crowded.unixUri('')]);
+      assert.equal(out.match(/^export="vd\d+":/gm)?.length, 100);
+    } finally {
+      await crowded.stop();
+    }
+  });
+
   it('reports size, flags, block sizes and base:allocation as the capabilities say when run with --json', async () => {
     const info = JSON.parse(await runToolOk('nbdinfo', ['--json', server.unixUri('ro')])) as { structured: boolean; exports: Record<string, unknown>[] };
     assert.equal(info.structured, true);
