@@ -37,6 +37,22 @@ describe('vdmap up', () => {
     assert.equal(await again.stop('SIGTERM'), 0, again.output());
   });
 
+  it('leaves disks attached or detached as the operator set them when it starts again', async () => {
+    const cwd = tempDir();
+    const args = ['up', '--nbd', '127.0.0.1:0', '--listen', '127.0.0.1:0'];
+    const up = await startDaemon(args, /Ctrl-C flushes and stops/, { cwd });
+    const created = await vdmap(['disk', 'create', 'aside', '--size', '64M', '--thin'], { cwd });
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal(await up.stop('SIGINT'), 0, up.output());
+
+    const again = await startDaemon(args, /Ctrl-C flushes and stops/, { cwd });
+    tcpUri(again.output()); // the banner still leads with vd0, not the first name in order
+    const listed = await vdmap(['disk', 'ls', '--json'], { cwd });
+    const agents = Object.fromEntries((JSON.parse(listed.stdout) as Array<{ name: string; agents: string[] }>).map((d) => [d.name, d.agents]));
+    assert.deepEqual(agents, { aside: [], vd0: ['local'] });
+    assert.equal(await again.stop('SIGINT'), 0, again.output());
+  });
+
   it('tells the operator what to do when no controller is running (exit 6)', async () => {
     const result = await vdmap(['disk', 'ls'], { cwd: tempDir() });
     assert.equal(result.code, 6, result.stderr);

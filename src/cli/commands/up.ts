@@ -6,13 +6,15 @@
  *   2. enroll the local agent once (its credential is kept in DATA/agent.token, mode 0600);
  *   3. register the devices given with --device (repeatable), or create a sparse file-backed one
  *      (DATA/devices/dev0.img) the first time;
- *   4. create the disk vd0 if no disk exists yet, and attach every disk to the local agent;
+ *   4. create the disk vd0 and attach it to the local agent if no disk exists yet (later starts leave attachments
+ *      as the operator set them: a detached disk stays detached);
  *   5. start the agent (I/O workers, NBD on --nbd and --socket) and wait until it applied every table;
  *   6. print the NBD URIs and commands to try; on SIGINT/SIGTERM stop the agent (flushing every device) and
  *      then the controller.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync, openSync, ftruncateSync, closeSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'clipanion';
 import type { AdminClient } from '../../controller/admin-client.js';
 import { connectAdmin } from '../../controller/admin-client.js';
@@ -122,21 +124,26 @@ async function registerDevices(admin: AdminClient, paths: string[]): Promise<voi
 }
 
 async function ensureDisk(admin: AdminClient, size: number): Promise<void> {
-  let disks = await admin.call('disk.list', {});
-  if (disks.length === 0) {
-    await admin.call('disk.create', { name: DefaultDisk, size });
-    disks = await admin.call('disk.list', {});
-  }
-  for (const disk of disks) if (!disk.agents.includes(AgentName)) await admin.call('disk.attach', { disk: disk.name, agent: AgentName });
+  const disks = await admin.call('disk.list', {});
+  if (disks.length > 0) return;
+  await admin.call('disk.create', { name: DefaultDisk, size });
+  await admin.call('disk.attach', { disk: DefaultDisk, agent: AgentName });
 }
 
-/** Waits until the local agent applied every disk's latest epoch (10 s at most). */
+/** How to run the CLI from here: ./vdmap in the checkout, else the checkout's script by its full path. */
+function cliCommand(): string {
+  const script = fileURLToPath(new URL('../../../../vdmap', import.meta.url));
+  if (!existsSync(script)) return 'vdmap';
+  return resolve(process.cwd(), 'vdmap') === script ? './vdmap' : script;
+}
+
+/** Waits until the local agent applied the latest epoch of every disk attached to it (10 s at most). */
 async function waitConverged(controllerSocket: string): Promise<Array<{ name: string; size: number; epoch: number }>> {
   const admin = await connectAdmin(controllerSocket);
   try {
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const disks = await admin.call('disk.list', {});
+      const disks = (await admin.call('disk.list', {})).filter((disk) => disk.agents.includes(AgentName));
       const views = await Promise.all(disks.map((disk) => admin.call('epoch.show', { disk: disk.name })));
       if (views.every((view) => view.agents.some((a) => a.agent === AgentName && a.lag === 0))) {
         return disks.map((disk) => ({ name: disk.name, size: disk.size, epoch: disk.epoch }));
@@ -150,11 +157,14 @@ async function waitConverged(controllerSocket: string): Promise<Array<{ name: st
 }
 
 function banner(nbd: string, socket: string, disks: Array<{ name: string; size: number; epoch: number }>): string {
-  const disk = disks[0]?.name ?? DefaultDisk;
+  const disk = disks.some((d) => d.name === DefaultDisk) ? DefaultDisk : disks[0]?.name ?? DefaultDisk;
+  const served = disks.length === 0 ? 'no disk is attached to this agent (vdmap disk attach DISK local)'
+    : disks.map((d) => `${d.name} (${formatSize(d.size)}, epoch ${d.epoch})`).join(', ');
+  const vdmap = cliCommand();
   const tcp = `nbd://${nbd}/${disk}`;
   const unix = `nbd+unix:///${disk}?socket=${socket}`;
   return [
-    `vdmap is up: ${disks.map((d) => `${d.name} (${formatSize(d.size)}, epoch ${d.epoch})`).join(', ')}`,
+    `vdmap is up: ${served}`,
     `  NBD: ${tcp}`,
     `       ${unix}`,
     '',
@@ -162,10 +172,10 @@ function banner(nbd: string, socket: string, disks: Array<{ name: string; size: 
     `  qemu-img info ${tcp}`,
     `  nbdinfo --map '${unix}'`,
     `  fio --name=try --ioengine=nbd --uri='${unix}' --rw=randread --bs=4k --iodepth=32 --runtime=10 --time_based`,
-    `  ./vdmap disk ls`,
-    `  ./vdmap epoch ${disk}`,
-    `  ./vdmap table show ${disk}`,
-    `  ./vdmap agent inspect ${AgentName}`,
+    `  ${vdmap} disk ls`,
+    `  ${vdmap} epoch ${disk}`,
+    `  ${vdmap} table show ${disk}`,
+    `  ${vdmap} agent inspect ${AgentName}`,
     '',
     'Ctrl-C flushes and stops.',
   ].join('\n');
