@@ -97,6 +97,7 @@ export const Catalogue = {
   VDM_STORE_IN_USE: { errno: 'EINVAL', exit: ExitCode.Conflict, hint: 'The record is still referenced (a device by a table, for example): remove the references first; the details name them.' },
   VDM_STORE_CONFLICT: { errno: 'EIO', exit: ExitCode.Conflict, hint: 'The change kept colliding with concurrent changes and was not applied: retry it.' },
   VDM_STORE_INVALID_RECORD: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The record was refused and nothing changed: fix the field named in the details (names are 1-128 characters of A-Z a-z 0-9 . _ : @ -).' },
+  VDM_STORE_LOCKED: { errno: 'EIO', exit: ExitCode.Conflict, hint: 'Another running vdmap (named in the message) owns this data directory: stop that process, or use another --data. If no such process runs, remove the lock file named in the details.' },
 
   // NBD protocol (src/nbd)
   VDM_NBD_INVALID_REQUEST: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The NBD client sent a request the protocol forbids (flag not valid for the command or not negotiated, zero length, nonzero offset on flush): check the client and its version.' },
