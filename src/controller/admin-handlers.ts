@@ -140,7 +140,8 @@ async function diskList(context: AdminContext, params: Params): Promise<Controll
 async function diskRemove(context: AdminContext, params: Params): Promise<ControllerMethods['disk.remove']['result']> {
   onlyKeys(params, ['name']);
   const name = nameParam(params, 'name');
-  for (const { agent } of await context.store.listAttachments({ disk: name })) await context.tables.detached(name, agent);
+  // The store refuses an attached disk (store.ts ST5) in the same transaction as the removal: no agent is told
+  // anything, and an attach that races this cannot leave an agent serving freed extents.
   const removed = await context.committer.exclusive(() => context.store.removeDisk(name));
   if (removed) {
     context.tables.forget(name);

@@ -86,6 +86,19 @@ describe('vdmap commands', () => {
     assert.match((await run('agent', 'ls')).stdout, /^host1\s+no\s+-/m);
   });
 
+  it('refuses `disk rm` of a disk attached to an agent with exit 4, naming the agent, and removes it once detached', async () => {
+    assert.equal((await run('disk', 'attach', 'thin', 'host1')).code, 0);
+    const refused = await run('disk', 'rm', 'thin');
+    assert.equal(refused.code, 4, refused.stderr);
+    assert.match(refused.stderr, /^VDM_STORE_IN_USE: cannot remove disk 'thin': it is attached to 'host1'/m);
+    const disks = JSON.parse((await run('disk', 'ls', '--json')).stdout) as Array<{ name: string; agents: string[] }>;
+    assert.deepEqual(disks.find((d) => d.name === 'thin')?.agents, ['host1'], 'still there, still attached');
+    assert.equal((await run('disk', 'detach', 'thin', 'host1')).code, 0);
+    const removed = await run('disk', 'rm', 'thin');
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, /disk thin removed/);
+  });
+
   it('prints a command\'s help, exit 0, when --help or -h follows its arguments', async () => {
     for (const flag of ['--help', '-h']) {
       const help = await run('table', 'set-state', 'vd0', '3', '--set', 'NOWRITE', flag);

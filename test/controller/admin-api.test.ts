@@ -77,6 +77,15 @@ describe('controller admin API', () => {
     assert.equal((await refusal(controller.socket, 'disk.attach', { disk: 'vol', agent: 'nobody' })).code, 'VDM_STORE_NOT_FOUND');
   });
 
+  it('refuses to remove a disk attached to a connected agent with VDM_STORE_IN_USE naming it, and the agent keeps it', async () => {
+    const error = await refusal(controller.socket, 'disk.remove', { name: 'vol' });
+    assert.equal(error.code, 'VDM_STORE_IN_USE');
+    assert.deepEqual(error.details?.agents, ['host-a']);
+    assert.deepEqual((await admin<DiskView[]>(controller.socket, 'disk.list')).map((view) => [view.name, view.agents]), [['vol', ['host-a']]]);
+    const inspect = await admin<{ disks: Array<{ disk: string }> }>(agent.adminSocket, 'agent.inspect');
+    assert.deepEqual(inspect.disks.map((disk) => disk.disk), ['vol']);
+  });
+
   it('shows, pushes and diffs tables', async () => {
     const table = await admin<TableJson>(controller.socket, 'table.show', { disk: 'vol' });
     assert.deepEqual(table.entries, [{ extent: 0, count: 6, device: 'dev0', physical: 0 }]);

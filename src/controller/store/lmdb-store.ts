@@ -348,10 +348,15 @@ class LmdbTransaction implements StoreTransaction {
 
   async removeDisk(name: string): Promise<boolean> {
     if ((await this.getDisk(name)) === undefined) return false;
+    // ST5: read in this transaction, so an attach committed meanwhile makes the commit rerun and refuse (X2).
+    const agents = (await this.listAttachments({ disk: name })).map((attachment) => attachment.agent);
+    if (agents.length > 0) {
+      throw new VdmapError('VDM_STORE_IN_USE', `cannot remove disk '${name}': it is attached to ${agents.map((agent) => `'${agent}'`).join(', ')}; detach it first (vdmap disk detach ${name} AGENT)`,
+        { disk: name, agents });
+    }
     this.write('disks', name, undefined);
     this.write('heads', name, undefined);
     for (const [key] of this.readRange('tables', [name, 0], [name, EPOCH_END])) this.write('tables', key, undefined);
-    for (const attachment of await this.listAttachments({ disk: name })) this.write('attachments', [name, attachment.agent], undefined);
     return true;
   }
 
