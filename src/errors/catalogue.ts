@@ -126,6 +126,8 @@ export const Catalogue = {
   VDM_ADMIN_DENIED: { errno: 'EPERM', exit: ExitCode.Denied, hint: 'Admin requests are served on the controller\'s Unix socket and on loopback TCP only: run the CLI on the controller host.' },
   VDM_AGENT_NOT_CONNECTED: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'The agent is not connected to the controller: start it, or check its log and the network, then retry.' },
   VDM_AGENT_APPLY: { errno: 'EIO', exit: ExitCode.Io, hint: 'The agent could not apply a table the controller sent (the cause is in the details); the controller resends the full table: check the agent log and its devices.' },
+  VDM_ADMIN_DEVICE_EXISTS: { errno: 'EINVAL', exit: ExitCode.Conflict, hint: 'A device with that id is already registered and was left as it was: pick another id, or remove the old device first with `vdmap device rm` (`device add` never re-points a device).' },
+  VDM_ADMIN_DEVICE_PATH_TAKEN: { errno: 'EINVAL', exit: ExitCode.Conflict, hint: 'That agent already sees a registered device at this path (or at another name of the same file or block device, named in the details): a device may be registered once, or disks on both would overwrite each other. See `vdmap device ls`.' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof Catalogue;

@@ -4,8 +4,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, writeFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { linkSync, statSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { cleanupDevices, sparseFile, tempDir } from '../support/devices.js';
 import { type Daemon, killAll, startDaemon, vdmap } from '../support/processes.js';
 
@@ -32,6 +32,27 @@ describe('vdmap commands', () => {
     assert.equal(JSON.parse(added.stdout).size, 256 * 1024 * 1024);
     const listed = await run('device', 'ls');
     assert.match(listed.stdout, /^d0\s+256M\s+\d+\s+0B\s+local:/m);
+  });
+
+  it('refuses `device add` of a registered path under another id, by any name of the file, with exit 4, and registers nothing', async () => {
+    const registered = JSON.parse((await run('device', 'ls', '--json')).stdout) as Array<{ id: string; paths: Array<{ path: string }> }>;
+    const path = registered[0].paths[0].path;
+    symlinkSync(path, join(cwd, 'alias.img'));
+    linkSync(path, join(cwd, 'hardlink.img'));
+    for (const name of [path, 'alias.img', `./${relative(cwd, path)}`, 'hardlink.img']) {
+      const refused = await run('device', 'add', 'd0b', '--path', name);
+      assert.equal(refused.code, 4, `${name}: ${refused.stderr}`);
+      assert.match(refused.stderr, /^VDM_ADMIN_DEVICE_PATH_TAKEN: .*device 'd0'.*nothing changed/m, name);
+    }
+    assert.deepEqual(JSON.parse((await run('device', 'ls', '--json')).stdout), registered);
+  });
+
+  it('refuses `device add` with a registered id with exit 4, and leaves that device\'s path as it was', async () => {
+    const before = (await run('device', 'ls', '--json')).stdout;
+    const refused = await run('device', 'add', 'd0', '--path', sparseFile(64 * 1024 * 1024));
+    assert.equal(refused.code, 4, refused.stderr);
+    assert.match(refused.stderr, /^VDM_ADMIN_DEVICE_EXISTS: device 'd0' is already registered/m);
+    assert.equal((await run('device', 'ls', '--json')).stdout, before);
   });
 
   it('creates thick and thin disks and lists them', async () => {
