@@ -12,10 +12,12 @@
  *        changes nothing, and the error names every bad entry (VDM_TABLE_INVALID details.problems).
  *   AH3. Changes that take or free device space (disk create and remove, device add and remove) hold the
  *        committer's global lock, so allocation never races them.
+ *   AH4. `device add` never changes a registered device and never registers one path twice (see refuseRegistered).
  *
  * Thread: the controller's main thread.
  * Errors leaving: VDM_ADMIN_*, VDM_STORE_*, VDM_TABLE_*, VDM_DISK_NO_SPACE.
  */
+import { posix } from 'node:path';
 import type { Logger } from 'pino';
 import { VdmapError } from '../errors/error.js';
 import { diffDocuments, tableFromJson, tableToJson } from '../table/codec.js';
@@ -64,11 +66,36 @@ async function deviceAdd(context: AdminContext, params: Params): Promise<Control
     id: nameParam(params, 'id'), size: uintParam(params, 'size', 1),
     logicalBlockSize: uintParam(params, 'logicalBlockSize', 512), paths,
   };
-  await context.committer.exclusive(() => context.store.putDevice(record));
+  await context.committer.exclusive(() => context.store.transaction(async (tx) => {
+    await refuseRegistered(tx, record.id, paths);
+    await tx.putDevice(record);
+  }));
   context.logger.info({ device: record.id, size: record.size, paths: paths.length }, 'device registered');
-  const docs = await latestTables(context);
-  for (const doc of docs) if (doc.devices.includes(record.id)) void context.tables.refresh(doc.disk); // new paths
-  return deviceView(record, allocatedBytes(docs).get(record.id) ?? 0);
+  return deviceView(record, 0);
+}
+
+/**
+ * AH4. `device add` registers a new device only: an existing id is never re-pointed (VDM_ADMIN_DEVICE_EXISTS), and
+ * a path an agent already sees as another device is refused (VDM_ADMIN_DEVICE_PATH_TAKEN), or disks on the two
+ * ids would overlap on the same blocks. Checked in the transaction that writes the record, so two concurrent adds
+ * cannot both pass. Paths compare after POSIX normalization; the CLI sends the real path (symlinks resolved) and
+ * checks file identity on its host, which the controller, possibly elsewhere, cannot.
+ */
+async function refuseRegistered(tx: StoreTransaction, id: string, paths: DevicePath[]): Promise<void> {
+  const existing = await tx.getDevice(id);
+  if (existing !== undefined) {
+    throw new VdmapError('VDM_ADMIN_DEVICE_EXISTS', `device '${id}' is already registered (${existing.paths.map((p) => `${p.agent}:${p.path}`).join(' ') || 'no paths'}); nothing changed`,
+      { device: id, paths: existing.paths });
+  }
+  for (const other of await tx.listDevices()) {
+    for (const taken of other.paths) {
+      const clash = paths.find((p) => p.agent === taken.agent && posix.normalize(p.path) === posix.normalize(taken.path));
+      if (clash !== undefined) {
+        throw new VdmapError('VDM_ADMIN_DEVICE_PATH_TAKEN', `agent '${clash.agent}' already sees ${clash.path} as device '${other.id}'; nothing changed`,
+          { device: id, agent: clash.agent, path: clash.path, registeredAs: other.id });
+      }
+    }
+  }
 }
 
 async function deviceList(context: AdminContext, params: Params): Promise<ControllerMethods['device.list']['result']> {
@@ -140,7 +167,8 @@ async function diskList(context: AdminContext, params: Params): Promise<Controll
 async function diskRemove(context: AdminContext, params: Params): Promise<ControllerMethods['disk.remove']['result']> {
   onlyKeys(params, ['name']);
   const name = nameParam(params, 'name');
-  for (const { agent } of await context.store.listAttachments({ disk: name })) await context.tables.detached(name, agent);
+  // The store refuses an attached disk (store.ts ST5) in the same transaction as the removal: no agent is told
+  // anything, and an attach that races this cannot leave an agent serving freed extents.
   const removed = await context.committer.exclusive(() => context.store.removeDisk(name));
   if (removed) {
     context.tables.forget(name);

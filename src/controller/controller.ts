@@ -23,10 +23,12 @@
  *        SIGKILL at any moment loses no acknowledged change; after a restart agents reconnect, get full tables
  *        and converge on the stored epochs.
  *   CT2. close() ends every session and listener, persists the agents' lastSeen / applied, then closes the
- *        store; it is idempotent.
+ *        store (which releases the data directory's owner lock); it is idempotent.
+ *   CT3. One controller per data directory: the store's owner lock (store/owner-lock.ts) is taken before any
+ *        socket is bound or unlinked and before the store is opened; a second one fails with VDM_STORE_LOCKED.
  *
  * Thread: the main thread of the controller process.
- * Errors leaving startController: VDM_STORE_OPEN, VDM_INTERNAL (cannot listen).
+ * Errors leaving startController: VDM_STORE_OPEN, VDM_STORE_LOCKED, VDM_INTERNAL (cannot listen).
  */
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -85,7 +87,10 @@ export async function startController(options: ControllerOptions): Promise<Contr
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   const heartbeatMs = heartbeatFor(leaseMs);
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const store = await LmdbStore.open(join(options.dataDir, 'store'), { keepVersions: options.keepVersions ?? DEFAULT_KEEP_VERSIONS });
+  // CT3: owning the data directory comes first; a second controller on it stops here, having touched nothing.
+  const store = await LmdbStore.open(join(options.dataDir, 'store'), {
+    keepVersions: options.keepVersions ?? DEFAULT_KEEP_VERSIONS, ownedDirectory: options.dataDir,
+  });
   const metrics = new ControllerMetrics();
   const agents = new AgentRegistry();
   agents.load(await store.listAgents(), Date.now() + leaseMs);

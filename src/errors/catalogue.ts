@@ -97,6 +97,7 @@ export const Catalogue = {
   VDM_STORE_IN_USE: { errno: 'EINVAL', exit: ExitCode.Conflict, hint: 'The record is still referenced (a device by a table, for example): remove the references first; the details name them.' },
   VDM_STORE_CONFLICT: { errno: 'EIO', exit: ExitCode.Conflict, hint: 'The change kept colliding with concurrent changes and was not applied: retry it.' },
   VDM_STORE_INVALID_RECORD: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The record was refused and nothing changed: fix the field named in the details (names are 1-128 characters of A-Z a-z 0-9 . _ : @ -).' },
+  VDM_STORE_LOCKED: { errno: 'EIO', exit: ExitCode.Conflict, hint: 'Another running vdmap (named in the message) owns this data directory: stop that process, or use another --data. If no such process runs, remove the lock file named in the details.' },
 
   // NBD protocol (src/nbd)
   VDM_NBD_INVALID_REQUEST: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The NBD client sent a request the protocol forbids (flag not valid for the command or not negotiated, zero length, nonzero offset on flush): check the client and its version.' },
@@ -125,6 +126,8 @@ export const Catalogue = {
   VDM_ADMIN_DENIED: { errno: 'EPERM', exit: ExitCode.Denied, hint: 'Admin requests are served on the controller\'s Unix socket and on loopback TCP only: run the CLI on the controller host.' },
   VDM_AGENT_NOT_CONNECTED: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'The agent is not connected to the controller: start it, or check its log and the network, then retry.' },
   VDM_AGENT_APPLY: { errno: 'EIO', exit: ExitCode.Io, hint: 'The agent could not apply a table the controller sent (the cause is in the details); the controller resends the full table: check the agent log and its devices.' },
+  VDM_ADMIN_DEVICE_EXISTS: { errno: 'EINVAL', exit: ExitCode.Conflict, hint: 'A device with that id is already registered and was left as it was: pick another id, or remove the old device first with `vdmap device rm` (`device add` never re-points a device).' },
+  VDM_ADMIN_DEVICE_PATH_TAKEN: { errno: 'EINVAL', exit: ExitCode.Conflict, hint: 'That agent already sees a registered device at this path (or at another name of the same file or block device, named in the details): a device may be registered once, or disks on both would overwrite each other. See `vdmap device ls`.' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof Catalogue;

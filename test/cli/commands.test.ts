@@ -4,8 +4,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, writeFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { linkSync, statSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { cleanupDevices, sparseFile, tempDir } from '../support/devices.js';
 import { type Daemon, killAll, startDaemon, vdmap } from '../support/processes.js';
 
@@ -32,6 +32,27 @@ describe('vdmap commands', () => {
     assert.equal(JSON.parse(added.stdout).size, 256 * 1024 * 1024);
     const listed = await run('device', 'ls');
     assert.match(listed.stdout, /^d0\s+256M\s+\d+\s+0B\s+local:/m);
+  });
+
+  it('refuses `device add` of a registered path under another id, by any name of the file, with exit 4, and registers nothing', async () => {
+    const registered = JSON.parse((await run('device', 'ls', '--json')).stdout) as Array<{ id: string; paths: Array<{ path: string }> }>;
+    const path = registered[0].paths[0].path;
+    symlinkSync(path, join(cwd, 'alias.img'));
+    linkSync(path, join(cwd, 'hardlink.img'));
+    for (const name of [path, 'alias.img', `./${relative(cwd, path)}`, 'hardlink.img']) {
+      const refused = await run('device', 'add', 'd0b', '--path', name);
+      assert.equal(refused.code, 4, `${name}: ${refused.stderr}`);
+      assert.match(refused.stderr, /^VDM_ADMIN_DEVICE_PATH_TAKEN: .*device 'd0'.*nothing changed/m, name);
+    }
+    assert.deepEqual(JSON.parse((await run('device', 'ls', '--json')).stdout), registered);
+  });
+
+  it('refuses `device add` with a registered id with exit 4, and leaves that device\'s path as it was', async () => {
+    const before = (await run('device', 'ls', '--json')).stdout;
+    const refused = await run('device', 'add', 'd0', '--path', sparseFile(64 * 1024 * 1024));
+    assert.equal(refused.code, 4, refused.stderr);
+    assert.match(refused.stderr, /^VDM_ADMIN_DEVICE_EXISTS: device 'd0' is already registered/m);
+    assert.equal((await run('device', 'ls', '--json')).stdout, before);
   });
 
   it('creates thick and thin disks and lists them', async () => {
@@ -84,6 +105,19 @@ describe('vdmap commands', () => {
     assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
     assert.ok(readFileSync(tokenFile, 'utf8').trim().length > 20);
     assert.match((await run('agent', 'ls')).stdout, /^host1\s+no\s+-/m);
+  });
+
+  it('refuses `disk rm` of a disk attached to an agent with exit 4, naming the agent, and removes it once detached', async () => {
+    assert.equal((await run('disk', 'attach', 'thin', 'host1')).code, 0);
+    const refused = await run('disk', 'rm', 'thin');
+    assert.equal(refused.code, 4, refused.stderr);
+    assert.match(refused.stderr, /^VDM_STORE_IN_USE: cannot remove disk 'thin': it is attached to 'host1'/m);
+    const disks = JSON.parse((await run('disk', 'ls', '--json')).stdout) as Array<{ name: string; agents: string[] }>;
+    assert.deepEqual(disks.find((d) => d.name === 'thin')?.agents, ['host1'], 'still there, still attached');
+    assert.equal((await run('disk', 'detach', 'thin', 'host1')).code, 0);
+    const removed = await run('disk', 'rm', 'thin');
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, /disk thin removed/);
   });
 
   it('prints a command\'s help, exit 0, when --help or -h follows its arguments', async () => {

@@ -52,6 +52,16 @@ describe('controller admin API', () => {
     assert.deepEqual(await admin(controller.socket, 'device.remove', { id: 'spare' }), { removed: false });
   });
 
+  it('refuses to register an agent\'s device path twice, or an id twice, and changes nothing', async () => {
+    const before = await admin<DeviceView[]>(controller.socket, 'device.list');
+    const taken = await refusal(controller.socket, 'device.add', { id: 'dev0b', size: 16 * MiB, logicalBlockSize: 512, paths: [{ agent: 'host-a', path: device }] });
+    assert.equal(taken.code, 'VDM_ADMIN_DEVICE_PATH_TAKEN');
+    assert.equal(taken.details?.registeredAs, 'dev0');
+    const exists = await refusal(controller.socket, 'device.add', { id: 'dev0', size: 8 * MiB, logicalBlockSize: 512, paths: [{ agent: 'host-a', path: '/elsewhere.img' }] });
+    assert.equal(exists.code, 'VDM_ADMIN_DEVICE_EXISTS');
+    assert.deepEqual(await admin<DeviceView[]>(controller.socket, 'device.list'), before);
+  });
+
   it('creates, lists and refuses disks', async () => {
     const disk = await admin<DiskView>(controller.socket, 'disk.create', { name: 'vol', size: 6 * MiB, extentSize: MiB });
     assert.deepEqual(disk, { name: 'vol', size: 6 * MiB, extentSize: MiB, epoch: 1, allocatedExtents: 6, extentCount: 6, agents: [] });
@@ -75,6 +85,15 @@ describe('controller admin API', () => {
     const agents = await admin<AgentView[]>(controller.socket, 'agent.list');
     assert.deepEqual(agents.map((view) => [view.name, view.connected, view.applied]), [['host-a', true, [{ disk: 'vol', epoch: 1 }]]]);
     assert.equal((await refusal(controller.socket, 'disk.attach', { disk: 'vol', agent: 'nobody' })).code, 'VDM_STORE_NOT_FOUND');
+  });
+
+  it('refuses to remove a disk attached to a connected agent with VDM_STORE_IN_USE naming it, and the agent keeps it', async () => {
+    const error = await refusal(controller.socket, 'disk.remove', { name: 'vol' });
+    assert.equal(error.code, 'VDM_STORE_IN_USE');
+    assert.deepEqual(error.details?.agents, ['host-a']);
+    assert.deepEqual((await admin<DiskView[]>(controller.socket, 'disk.list')).map((view) => [view.name, view.agents]), [['vol', ['host-a']]]);
+    const inspect = await admin<{ disks: Array<{ disk: string }> }>(agent.adminSocket, 'agent.inspect');
+    assert.deepEqual(inspect.disks.map((disk) => disk.disk), ['vol']);
   });
 
   it('shows, pushes and diffs tables', async () => {

@@ -12,7 +12,7 @@
  *   6. print the NBD URIs and commands to try; on SIGINT/SIGTERM stop the agent (flushing every device) and
  *      then the controller.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync, openSync, ftruncateSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync, openSync, ftruncateSync, closeSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'clipanion';
@@ -114,7 +114,7 @@ function defaultDevice(dataDir: string): string {
 async function registerDevices(admin: AdminClient, paths: string[]): Promise<void> {
   const known = await admin.call('device.list', {});
   for (const [index, given] of paths.entries()) {
-    const path = resolve(given);
+    const path = existsSync(given) ? realpathSync(given) : resolve(given); // the name `device add` registers too
     if (known.some((device) => device.paths.some((p) => p.path === path))) continue;
     const info = openDevice(path, { readOnly: false });
     closeDevice(info.fd);

@@ -31,12 +31,16 @@
  *       `flushed`, which is the same promise under these options and the guard should they change. lmdb-js's
  *       default on Linux (overlappingSync true) would resolve at commit and sync later: a machine crash could
  *       lose an acknowledged write, so it is off.
+ *   X6. One owner: LMDB itself lets several processes open an environment, so open() first takes the
+ *       owner lock (owner-lock.ts) on `ownedDirectory` (the controller's data directory; default the store's
+ *       own) and close() releases it after LMDB is closed. A second opener, in this or another process, gets
+ *       VDM_STORE_LOCKED and nothing in the directory is touched.
  *
  * Files: the directory is created owner-only (0700) and the LMDB files are made 0600: agent credentials live
  * here (wire/auth.ts).
  *
- * Thread: the controller's main thread; one LmdbStore per environment per process.
- * Errors leaving: VDM_STORE_OPEN, VDM_STORE_CLOSED, VDM_STORE_CONFLICT, VDM_STORE_CORRUPT, VDM_STORE_NOT_FOUND,
+ * Thread: the controller's main thread; one LmdbStore per environment, in one process at a time (X6).
+ * Errors leaving: VDM_STORE_OPEN, VDM_STORE_LOCKED, VDM_STORE_CLOSED, VDM_STORE_CONFLICT, VDM_STORE_CORRUPT, VDM_STORE_NOT_FOUND,
  * VDM_STORE_IN_USE, VDM_STORE_INVALID_RECORD, VDM_TABLE_INVALID, VDM_TABLE_EPOCH_STALE.
  */
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
@@ -52,6 +56,7 @@ import {
   type CommitOptions, type ControllerStore, DEFAULT_KEEP_VERSIONS, type DeviceRecord, type DiskRecord,
   type RecordCheck, type StoreTransaction, type TableHead,
 } from './store.js';
+import { OwnerLock } from './owner-lock.js';
 import { decodeTableBytes, encodeTableBytes } from './table-bytes.js';
 
 const SCHEMA_VERSION = 1;
@@ -66,13 +71,15 @@ const recordEncoder = new Encoder({ useRecords: false, mapsAsObjects: true, tagU
 export interface LmdbStoreOptions {
   /** Table versions kept per disk (store.ts ST3). */
   keepVersions?: number;
+  /** The directory this store's process owns while it is open (owner-lock.ts); default: the store directory. */
+  ownedDirectory?: string;
 }
 
 export class LmdbStore implements ControllerStore {
   private closed = false;
 
   private constructor(private readonly root: RootDatabase<Buffer, Key>, private readonly databases: Databases,
-    private readonly keepVersions: number) {}
+    private readonly keepVersions: number, private readonly lock: OwnerLock) {}
 
   /** Opens (creating if needed) the store in directory `path`. */
   static async open(path: string, options: LmdbStoreOptions = {}): Promise<LmdbStore> {
@@ -80,6 +87,14 @@ export class LmdbStore implements ControllerStore {
     if (!Number.isSafeInteger(keepVersions) || keepVersions < 1) {
       throw new VdmapError('VDM_STORE_OPEN', `keepVersions must be a positive integer, not ${keepVersions}`);
     }
+    const ownedDirectory = options.ownedDirectory ?? path;
+    try {
+      if (!existsSync(ownedDirectory)) mkdirSync(ownedDirectory, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw new VdmapError('VDM_STORE_OPEN', `cannot create the directory ${ownedDirectory}: ${(error as Error).message}`,
+        { path: ownedDirectory, cause: (error as Error).message });
+    }
+    const lock = OwnerLock.acquire(ownedDirectory); // X6: before anything else is opened or changed
     let root: RootDatabase<Buffer, Key>;
     try {
       if (!existsSync(path)) mkdirSync(path, { recursive: true, mode: 0o700 });
@@ -88,13 +103,19 @@ export class LmdbStore implements ControllerStore {
       });
       for (const file of ['data.mdb', 'lock.mdb']) chmodSync(join(path, file), 0o600);
     } catch (error) {
+      lock.release();
       throw new VdmapError('VDM_STORE_OPEN', `cannot open the controller store at ${path}: ${(error as Error).message}`,
         { path, cause: (error as Error).message });
     }
     const databases = Object.fromEntries(SUB_DATABASES.map((name) =>
       [name, root.openDB<Buffer, Key>(name, { encoding: 'binary' })])) as Databases;
-    const store = new LmdbStore(root, databases, keepVersions);
-    await store.checkSchema(path);
+    const store = new LmdbStore(root, databases, keepVersions, lock);
+    try {
+      await store.checkSchema(path);
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
     return store;
   }
 
@@ -107,7 +128,6 @@ export class LmdbStore implements ControllerStore {
     }
     const version = (decodeRecord(stored, 'meta/schema') as { version?: unknown }).version;
     if (version !== SCHEMA_VERSION) {
-      await this.root.close();
       throw new VdmapError('VDM_STORE_OPEN', `the store at ${path} has schema ${String(version)}, this controller reads ${SCHEMA_VERSION}`,
         { path, schema: version ?? null });
     }
@@ -116,7 +136,11 @@ export class LmdbStore implements ControllerStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.root.close();
+    try {
+      await this.root.close();
+    } finally {
+      this.lock.release();
+    }
   }
 
   async transaction<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
@@ -324,10 +348,15 @@ class LmdbTransaction implements StoreTransaction {
 
   async removeDisk(name: string): Promise<boolean> {
     if ((await this.getDisk(name)) === undefined) return false;
+    // ST5: read in this transaction, so an attach committed meanwhile makes the commit rerun and refuse (X2).
+    const agents = (await this.listAttachments({ disk: name })).map((attachment) => attachment.agent);
+    if (agents.length > 0) {
+      throw new VdmapError('VDM_STORE_IN_USE', `cannot remove disk '${name}': it is attached to ${agents.map((agent) => `'${agent}'`).join(', ')}; detach it first (vdmap disk detach ${name} AGENT)`,
+        { disk: name, agents });
+    }
     this.write('disks', name, undefined);
     this.write('heads', name, undefined);
     for (const [key] of this.readRange('tables', [name, 0], [name, EPOCH_END])) this.write('tables', key, undefined);
-    for (const attachment of await this.listAttachments({ disk: name })) this.write('attachments', [name, attachment.agent], undefined);
     return true;
   }
 

@@ -17,7 +17,9 @@
  *        transaction before it is stored: a refused table changes nothing, and a device cannot disappear
  *        between validation and commit.
  *   ST5. A device listed by a disk's latest table cannot be removed or change geometry (VDM_STORE_IN_USE);
- *        removing a disk removes its table versions and attachments; removing an agent, its attachments.
+ *        a disk attached to any agent cannot be removed (VDM_STORE_IN_USE, details.agents: an agent may be
+ *        serving it, and its extents would be freed under that agent's I/O), checked in the removing
+ *        transaction; removing a disk removes its table versions; removing an agent, its attachments.
  *   ST6. Records are checked on the way in (VDM_STORE_INVALID_RECORD) and on the way out (VDM_STORE_CORRUPT).
  *
  * Thread: the controller's main thread.
@@ -98,6 +100,7 @@ export interface StoreWriter {
   /** False when there was no such device. */
   removeDevice(id: string): Promise<boolean>;
   putDisk(record: DiskRecord): Promise<void>;
+  /** ST5: refused (VDM_STORE_IN_USE) while the disk is attached to an agent. */
   removeDisk(name: string): Promise<boolean>;
   putAgent(record: AgentRecord): Promise<void>;
   removeAgent(name: string): Promise<boolean>;

@@ -290,13 +290,38 @@ describe('LmdbStore', () => {
     assert.equal(await store.removeDevice('dev-b'), true);
   });
 
-  it('ST5: removing a disk removes its versions and attachments', async () => {
+  it('ST5: refuses to remove a disk attached to an agent with VDM_STORE_IN_USE naming the agent, and changes nothing', async () => {
     await populate();
     await store.commitTable('vol1', table());
+    const refusal = await rejection(store.removeDisk('vol1'));
+    assert.equal(refusal.code, 'VDM_STORE_IN_USE');
+    assert.deepEqual(refusal.details?.agents, ['host-1']);
+    await reopen();
+    assert.deepEqual(await store.getDisk('vol1'), disk);
+    assert.equal((await store.getTableHead('vol1'))?.epoch, 1);
+    assert.deepEqual(await store.listAttachments(), [{ disk: 'vol1', agent: 'host-1' }]);
+  });
+
+  it('ST5: refuses to remove a disk attached in a transaction that committed after the removal read', async () => {
+    await populate();
+    await store.detach('vol1', 'host-1');
+    let raced = false;
+    const refusal = await rejection(store.transaction(async (tx) => {
+      const removed = await tx.removeDisk('vol1');
+      if (!raced) { raced = true; await store.attach('vol1', 'host-1'); } // commits between the read and this commit
+      return removed;
+    }));
+    assert.equal(refusal.code, 'VDM_STORE_IN_USE');
+    assert.deepEqual(await store.listDisks(), [disk]);
+  });
+
+  it('ST5: removing a detached disk removes its versions', async () => {
+    await populate();
+    await store.commitTable('vol1', table());
+    await store.detach('vol1', 'host-1');
     assert.equal(await store.removeDisk('vol1'), true);
     assert.equal(await store.getTableHead('vol1'), undefined);
     assert.equal(await store.getTable('vol1', 1), undefined);
-    assert.deepEqual(await store.listAttachments(), []);
     assert.equal(await store.removeDevice('dev-a'), true, 'the device is free again');
     await store.putDisk(disk);
     assert.equal(await store.commitTable('vol1', table(0, ['dev-b'])), 1, 'a recreated disk starts again at epoch 1');

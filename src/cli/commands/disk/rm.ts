@@ -4,7 +4,7 @@ import type { Reporter } from '../../reporter.js';
 
 export class DiskRemoveCommand extends AdminCommand {
   static override paths = [['disk', 'rm']];
-  static override usage = Command.Usage({ category: 'Disks', description: 'Remove a virtual disk (detach it from every agent first)', examples: [['Remove vd1', 'vdmap disk rm vd1']] });
+  static override usage = Command.Usage({ category: 'Disks', description: 'Remove a virtual disk (detach it from every agent first)', details: 'A disk still attached to an agent is refused with VDM_STORE_IN_USE (exit 4), naming the agents: detach it from each with `vdmap disk detach`.', examples: [['Remove vd1', 'vdmap disk detach vd1 host1 && vdmap disk rm vd1']] });
   name = Option.String({ required: true });
 
   protected async run(reporter: Reporter): Promise<number> {
