@@ -95,6 +95,22 @@ describe('vdmap commands', () => {
     }
   });
 
+  it('refuses a number that is not a number with exit 2 (VDM_CLI_USAGE) naming the option and the value, sending nothing', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['table', 'show', 'thick', '--epoch', 'abc'], /^VDM_CLI_USAGE: --epoch 'abc' is not a whole number$/m],
+      [['disk', 'drain', 'thick', '--timeout', 'abc'], /^VDM_CLI_USAGE: --timeout 'abc' is not a whole number$/m],
+      [['table', 'diff', 'vdz', 'x', 'y'], /^VDM_CLI_USAGE: FROM epoch 'x' is not a whole number$/m],
+      [['table', 'push', 'thick', 'nosuch.json', '--expect-epoch', '7x'], /^VDM_CLI_USAGE: --expect-epoch '7x' is not a whole number$/m],
+      [['table', 'set-state', 'thick', '0', '--set', 'NOWRITE', '--expect-epoch', '1.5'], /^VDM_CLI_USAGE: --expect-epoch '1\.5' is not a whole number$/m],
+    ];
+    for (const [args, message] of cases) {
+      const result = await run(...args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+    }
+    assert.equal(JSON.parse((await run('table', 'show', 'thick', '--json')).stdout).epoch > 0, true, 'the controller still answers');
+  });
+
   it('reports an unknown disk with exit 3 and an unknown command with exit 2', async () => {
     const missing = await run('epoch', 'nosuch');
     assert.equal(missing.code, 3, missing.stderr);
