@@ -95,6 +95,19 @@ describe('vdmap commands', () => {
     }
   });
 
+  it('prints a command\'s help, exit 0, for `vdmap help COMMAND`, as every usage hint says', async () => {
+    const help = await run('help', 'disk', 'create');
+    assert.equal(help.code, 0, help.stdout + help.stderr);
+    assert.match(help.stdout, /vdmap disk create .*<name>/);
+    assert.match(help.stdout, /A 10 GiB thin disk/, 'the detailed help, with the examples');
+  });
+
+  it('refuses `vdmap help` of a command that does not exist with exit 2, naming the commands it may mean', async () => {
+    const help = await run('help', 'disk', 'frob');
+    assert.equal(help.code, 2, help.stdout + help.stderr);
+    assert.match(help.stderr, /^VDM_CLI_USAGE: 'disk frob' is not a vdmap command; did you mean .*'disk create'/m);
+  });
+
   it('refuses a number that is not a number with exit 2 (VDM_CLI_USAGE) naming the option and the value, sending nothing', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['table', 'show', 'thick', '--epoch', 'abc'], /^VDM_CLI_USAGE: --epoch 'abc' is not a whole number$/m],
