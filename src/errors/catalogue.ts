@@ -48,6 +48,7 @@ export const Catalogue = {
   VDM_RING_ARGUMENT: { errno: 'EINVAL', exit: ExitCode.Internal, hint: 'A bad descriptor, buffer or option reached the ring and nothing was queued: this is a bug in the caller; report it with the details.' },
   VDM_RING_BUFFER: { errno: 'ENOMEM', exit: ExitCode.Unavailable, hint: 'Registering an I/O buffer with io_uring failed: check RLIMIT_MEMLOCK (ulimit -l) and free memory; if every slot is used, create the ring with a larger maxBuffers.' },
   VDM_RING_CLOSED: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'A ring was used after close(): this is a bug in the caller (a worker kept using a ring it had closed).' },
+  VDM_DEVICE_NOT_FOUND: { errno: 'EINVAL', exit: ExitCode.NotFound, hint: 'Nothing exists at the device path (in the details) on this host: check it with `ls -l`. To register a device that only another agent\'s host sees, give `vdmap device add` --size and --block-size, so that nothing is read here.' },
 
   // I/O on a virtual disk
   VDM_IO_DEVICE: { errno: 'EIO', exit: ExitCode.Io, hint: 'The device returned an I/O error: check dmesg and the device health; the controller was told.' },

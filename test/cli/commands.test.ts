@@ -124,6 +124,13 @@ describe('vdmap commands', () => {
     assert.equal(JSON.parse((await run('table', 'show', 'thick', '--json')).stdout).epoch > 0, true, 'the controller still answers');
   });
 
+  it('reports a device path with nothing at it with exit 3, naming the path, without a stack trace', async () => {
+    const added = await run('device', 'add', 'd1', '--path', '/nonexistent/dev');
+    assert.equal(added.code, 3, added.stderr);
+    assert.match(added.stderr, /^VDM_DEVICE_NOT_FOUND: --path \/nonexistent\/dev: no such file or device$/m);
+    assert.doesNotMatch(added.stderr, /^\s+at /m);
+  });
+
   it('reports an unknown disk with exit 3 and an unknown command with exit 2', async () => {
     const missing = await run('epoch', 'nosuch');
     assert.equal(missing.code, 3, missing.stderr);

@@ -1,7 +1,6 @@
-import { statSync } from 'node:fs';
 import { Command, Option } from 'clipanion';
-import { openDevice, closeDevice } from '../../../native/index.js';
 import { AdminCommand } from '../../admin-command.js';
+import { probeDevice } from '../../device-probe.js';
 import { formatSize, parseSize } from '../../sizes.js';
 import type { Reporter } from '../../reporter.js';
 
@@ -25,17 +24,12 @@ export class DeviceAddCommand extends AdminCommand {
 
   protected async run(reporter: Reporter): Promise<number> {
     const [agent, path] = this.devicePath.includes('=') ? this.devicePath.split('=', 2) : [this.agent, this.devicePath];
-    const facts = this.size && this.blockSize ? undefined : probe(path);
-    const size = this.size ? parseSize(this.size) : facts!.size;
-    const logicalBlockSize = this.blockSize ? parseSize(this.blockSize, 'block size') : facts!.logicalBlockSize;
+    const given = this.size === undefined ? undefined : parseSize(this.size, '--size');
+    const givenBlockSize = this.blockSize === undefined ? undefined : parseSize(this.blockSize, '--block-size');
+    const facts = given !== undefined && givenBlockSize !== undefined ? undefined : probeDevice(path, '--path');
+    const size = given ?? facts!.size;
+    const logicalBlockSize = givenBlockSize ?? facts!.logicalBlockSize;
     const device = await this.call('device.add', { id: this.id, size, logicalBlockSize, paths: [{ agent, path }] });
     return reporter.result(device, (d) => `device ${d.id}: ${formatSize(d.size)}, ${d.logicalBlockSize}-byte blocks, ${d.paths.map((p) => `${p.agent}:${p.path}`).join(' ')}`);
   }
-}
-
-function probe(path: string): { size: number; logicalBlockSize: number } {
-  statSync(path);
-  const info = openDevice(path, { readOnly: true });
-  closeDevice(info.fd);
-  return { size: info.size, logicalBlockSize: info.logicalBlockSize };
 }
