@@ -26,7 +26,7 @@
  *        store; it is idempotent.
  *
  * Thread: the main thread of the controller process.
- * Errors leaving startController: VDM_STORE_OPEN, VDM_INTERNAL (cannot listen).
+ * Errors leaving startController: VDM_STORE_OPEN, VDM_LISTEN_IN_USE and VDM_LISTEN_FAILED (cannot listen).
  */
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';

@@ -126,6 +126,8 @@ export const Catalogue = {
   VDM_ADMIN_DENIED: { errno: 'EPERM', exit: ExitCode.Denied, hint: 'Admin requests are served on the controller\'s Unix socket and on loopback TCP only: run the CLI on the controller host.' },
   VDM_AGENT_NOT_CONNECTED: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'The agent is not connected to the controller: start it, or check its log and the network, then retry.' },
   VDM_AGENT_APPLY: { errno: 'EIO', exit: ExitCode.Io, hint: 'The agent could not apply a table the controller sent (the cause is in the details); the controller resends the full table: check the agent log and its devices.' },
+  VDM_LISTEN_IN_USE: { errno: 'EIO', exit: ExitCode.Conflict, hint: 'Another process already listens on the address in the details (`ss -ltnp` or `ss -lxp` shows which): stop it, or choose another address with the flag the message names (0 as the port lets the system pick one).' },
+  VDM_LISTEN_FAILED: { errno: 'EIO', exit: ExitCode.Unavailable, hint: 'The address in the details cannot be listened on (the cause is in the details: EACCES for a port below 1024 without privilege, EADDRNOTAVAIL for an address that is not on this host): choose another with the flag the message names.' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof Catalogue;
