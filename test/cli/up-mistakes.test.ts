@@ -5,10 +5,10 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { cleanupDevices, tempDir } from '../support/devices.js';
+import { cleanupDevices, sparseFile, tempDir } from '../support/devices.js';
 import { killAll, vdmap } from '../support/processes.js';
 
 after(() => { killAll(); cleanupDevices(); });
@@ -80,5 +80,14 @@ describe('vdmap up refuses operator mistakes', () => {
       assert.match(result.stderr, new RegExp(`^VDM_LISTEN_IN_USE: controller \\(tcp\\): ${address} is already in use: choose another address with --listen$`, 'm'));
       noStack(result.stderr);
     });
+  });
+
+  it('says what vd0 needs, what the devices have, and which flag fixes it, when --device is too small for --size', async () => {
+    const cwd = tempDir();
+    const small = sparseFile(100 * 2 ** 20);
+    const result = await vdmap(['up', '--device', small, '--nbd', '127.0.0.1:0', '--listen', '127.0.0.1:0'], { cwd });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /^VDM_CLI_USAGE: disk vd0 needs 1G but the devices have 100M free \(dev0 100M\): start with --size 100M or less, or give a bigger --device$/m);
+    assert.ok(existsSync(join(cwd, 'vdmap-data')), 'the data kept so far lets a second `up --size 100M` reuse it');
   });
 });

@@ -144,10 +144,31 @@ async function registerDevices(admin: AdminClient, paths: string[]): Promise<voi
 async function ensureDisk(admin: AdminClient, size: number): Promise<void> {
   let disks = await admin.call('disk.list', {});
   if (disks.length === 0) {
-    await admin.call('disk.create', { name: DefaultDisk, size });
+    try {
+      await admin.call('disk.create', { name: DefaultDisk, size });
+    } catch (error) {
+      if (error instanceof VdmapError && error.code === 'VDM_DISK_NO_SPACE') throw await tooSmall(admin, size, error);
+      throw error;
+    }
     disks = await admin.call('disk.list', {});
   }
   for (const disk of disks) if (!disk.agents.includes(AgentName)) await admin.call('disk.attach', { disk: disk.name, agent: AgentName });
+}
+
+/**
+ * vd0 does not fit on the devices `up` was given. VDM_DISK_NO_SPACE's hint (`vdmap device add`) does not help here,
+ * since `up` has exited by then: the flags do, so this says what the disk needs, what the devices have, and which
+ * flag fixes it.
+ */
+async function tooSmall(admin: AdminClient, size: number, cause: VdmapError): Promise<VdmapError> {
+  const devices = await admin.call('device.list', {});
+  const free = devices.reduce((sum, device) => sum + Math.max(0, device.size - device.allocated), 0);
+  const fits = Math.floor(free / 2 ** 20) * 2 ** 20; // extents are 1 MiB by default
+  const perDevice = devices.map((device) => `${device.id} ${formatSize(Math.max(0, device.size - device.allocated))}`).join(', ');
+  return new VdmapError('VDM_CLI_USAGE',
+    `disk ${DefaultDisk} needs ${formatSize(size)} but the devices have ${formatSize(free)} free (${perDevice}): ` +
+    `start with --size ${formatSize(fits)} or less, or give a bigger --device`,
+    { disk: DefaultDisk, size, free, cause: cause.toRecord() });
 }
 
 /** Waits until the local agent applied every disk's latest epoch (10 s at most). */
