@@ -11,11 +11,12 @@
  *   AA2. close() stops accepting, ends every connection and removes the socket file.
  *
  * Thread: the agent's main thread.
- * Errors leaving: listen() throws VDM_INTERNAL when the socket cannot be created.
+ * Errors leaving: listen() throws VDM_LISTEN_IN_USE or VDM_LISTEN_FAILED when the socket cannot be created.
  */
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { listenError } from '../errors/errno.js';
 import { VdmapError } from '../errors/error.js';
 import { type MethodTable, serveAdmin } from '../controller/admin-session.js';
 import { WireChannel } from '../wire/channel.js';
@@ -35,7 +36,7 @@ export class AgentAdminSocket {
     const server = createServer((socket) => this.accept(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (error) => reject(new VdmapError('VDM_INTERNAL', `cannot listen on ${this.path}: ${error.message}`, { path: this.path })));
+      server.once('error', (error) => reject(listenError(error, this.path, 'agent admin socket')));
       server.listen(this.path, () => resolve());
     });
     chmodSync(this.path, 0o600);

@@ -20,6 +20,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { listenError } from '../errors/errno.js';
 import { IO_LATENCY_BUCKETS, type IoCounts, type IoStatsSnapshot } from './workers/io-stats.js';
 
 export class AgentMetrics {
@@ -147,7 +148,7 @@ export async function serveAgentMetrics(registry: Registry, listen: { host: stri
       (error: unknown) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(error)}\n`));
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error) => reject(listenError(error, listen, 'agent metrics')));
     server.listen(listen.port, listen.host, () => resolve());
   });
   return { server, address: { host: listen.host, port: (server.address() as AddressInfo).port } };

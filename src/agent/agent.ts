@@ -20,7 +20,7 @@
  *        completes), then closes the devices; it is idempotent.
  *
  * Thread: the main thread of the agent process; I/O runs on the workers.
- * Errors leaving startAgent: VDM_AUTH_CREDENTIAL_FORMAT, VDM_INTERNAL (sockets), VDM_RING_SETUP (workers).
+ * Errors leaving startAgent: VDM_AUTH_CREDENTIAL_FORMAT, VDM_LISTEN_IN_USE and VDM_LISTEN_FAILED (sockets), VDM_RING_SETUP (workers).
  */
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';

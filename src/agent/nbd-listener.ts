@@ -15,9 +15,11 @@
  *   N1. Every accepted fd is either handed to exactly one worker or closed here.
  *   N2. Beyond `maxConnections` open clients, new ones are closed at once (a flood never starves the others).
  * Thread: the agent's main thread.
+ * Errors leaving: listen() throws VDM_LISTEN_IN_USE or VDM_LISTEN_FAILED (details.address, details.cause).
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
+import { listenError } from '../errors/errno.js';
 import { duplicateDescriptor } from '../native/index.js';
 import type { IoWorkerPool } from './workers/io-worker-pool.js';
 
@@ -48,14 +50,14 @@ export class NbdListener {
     const endpoints: NbdEndpoints = {};
     const tcp = this.options.tcp ?? { host: '127.0.0.1', port: DefaultNbdPort };
     if (tcp) {
-      const server = await this.open((s) => s.listen(tcp.port, tcp.host));
+      const server = await this.open(tcp, (s) => s.listen(tcp.port, tcp.host));
       const address = server.address();
       endpoints.tcp = { host: tcp.host, port: typeof address === 'object' && address ? address.port : tcp.port };
     }
     if (this.options.unixPath) {
       rmSync(this.options.unixPath, { force: true });
       const path = this.options.unixPath;
-      await this.open((s) => s.listen(path));
+      await this.open(path, (s) => s.listen(path));
       endpoints.unixPath = path;
     }
     return endpoints;
@@ -66,13 +68,14 @@ export class NbdListener {
     if (this.options.unixPath) rmSync(this.options.unixPath, { force: true });
   }
 
-  private open(start: (server: Server) => void): Promise<Server> {
+  private open(where: { host: string; port: number } | string, start: (server: Server) => void): Promise<Server> {
     const server = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.handOver(socket));
     this.servers.push(server);
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
+      const failed = (error: Error) => reject(listenError(error, where, 'NBD'));
+      server.once('error', failed);
       server.once('listening', () => {
-        server.off('error', reject);
+        server.off('error', failed);
         resolve(server);
       });
       start(server);

@@ -22,6 +22,7 @@ import { EpochCommand } from './commands/epoch/show.js';
 import { ControllerCommand } from './commands/controller/run.js';
 import { AgentCommand } from './commands/agent/run.js';
 import { UpCommand } from './commands/up.js';
+import { HelpWordCommand } from './commands/help.js';
 import { TableDiffCommand } from './commands/table/diff.js';
 import { TablePushCommand } from './commands/table/push.js';
 import { TableShowCommand } from './commands/table/show.js';
@@ -33,7 +34,7 @@ const Commands = [
   DiskCreateCommand, DiskListCommand, DiskRemoveCommand, DiskAttachCommand, DiskDetachCommand,
   TableShowCommand, TablePushCommand, TableDiffCommand, TableSetStateCommand, EpochCommand, DiskDrainCommand, DiskResumeCommand,
   AgentEnrollCommand, AgentListCommand, AgentInspectCommand, ControllerCommand, AgentCommand, UpCommand,
-  Builtins.HelpCommand, Builtins.VersionCommand,
+  HelpWordCommand, Builtins.HelpCommand, Builtins.VersionCommand,
 ];
 
 export function buildCli(): Cli {

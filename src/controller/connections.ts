@@ -20,11 +20,13 @@
  *   CN4. close() stops accepting, destroys every connection and removes the socket file.
  *
  * Thread: the controller's main thread.
- * Errors leaving: listen() throws VDM_INTERNAL with the cause (EADDRINUSE, EACCES) when it cannot listen.
+ * Errors leaving: listen() throws VDM_LISTEN_IN_USE (EADDRINUSE) or VDM_LISTEN_FAILED (EACCES, ...), with
+ * details.address and details.cause, when it cannot listen.
  */
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { listenError } from '../errors/errno.js';
 import { VdmapError } from '../errors/error.js';
 import { WireChannel } from '../wire/channel.js';
 import { completeAgentHandshake, controllerOpening } from '../wire/handshake.js';
@@ -63,13 +65,13 @@ export class ControllerListeners {
   async listen(tcp: { host: string; port: number } | undefined, socketPath: string | undefined): Promise<ListenAddresses> {
     const addresses: ListenAddresses = {};
     if (tcp !== undefined) {
-      const server = await this.open('tcp', (s) => s.listen(tcp.port, tcp.host));
+      const server = await this.open('tcp', tcp, (s) => s.listen(tcp.port, tcp.host));
       const address = server.address();
       addresses.tcp = { host: tcp.host, port: typeof address === 'object' && address !== null ? address.port : tcp.port };
     }
     if (socketPath !== undefined) {
       rmSync(socketPath, { force: true });
-      await this.open('unix', (s) => s.listen(socketPath));
+      await this.open('unix', socketPath, (s) => s.listen(socketPath));
       chmodSync(socketPath, 0o600);
       this.socketPath = socketPath;
       addresses.socketPath = socketPath;
@@ -85,11 +87,11 @@ export class ControllerListeners {
     if (this.socketPath !== undefined) rmSync(this.socketPath, { force: true });
   }
 
-  private open(via: Via, start: (server: Server) => void): Promise<Server> {
+  private open(via: Via, where: { host: string; port: number } | string, start: (server: Server) => void): Promise<Server> {
     const server = createServer((socket) => this.accept(socket, via));
     this.servers.push(server);
     return new Promise((resolve, reject) => {
-      server.once('error', (error) => reject(new VdmapError('VDM_INTERNAL', `cannot listen (${via}): ${error.message}`, { via, cause: (error as NodeJS.ErrnoException).code })));
+      server.once('error', (error) => reject(listenError(error, where, `controller (${via})`)));
       server.once('listening', () => resolve(server));
       start(server);
     });

@@ -28,7 +28,7 @@
  *        socket is bound or unlinked and before the store is opened; a second one fails with VDM_STORE_LOCKED.
  *
  * Thread: the main thread of the controller process.
- * Errors leaving startController: VDM_STORE_OPEN, VDM_STORE_LOCKED, VDM_INTERNAL (cannot listen).
+ * Errors leaving startController: VDM_STORE_OPEN, VDM_STORE_LOCKED, VDM_LISTEN_IN_USE and VDM_LISTEN_FAILED (cannot listen).
  */
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';

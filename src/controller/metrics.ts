@@ -21,6 +21,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { listenError } from '../errors/errno.js';
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -91,9 +92,10 @@ export async function serveMetrics(registry: Registry, listen: { host: string; p
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (error: Error) => reject(listenError(error, listen, 'controller metrics'));
+    server.once('error', failed);
     server.listen(listen.port, listen.host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });

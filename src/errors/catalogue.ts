@@ -48,6 +48,7 @@ export const Catalogue = {
   VDM_RING_ARGUMENT: { errno: 'EINVAL', exit: ExitCode.Internal, hint: 'A bad descriptor, buffer or option reached the ring and nothing was queued: this is a bug in the caller; report it with the details.' },
   VDM_RING_BUFFER: { errno: 'ENOMEM', exit: ExitCode.Unavailable, hint: 'Registering an I/O buffer with io_uring failed: check RLIMIT_MEMLOCK (ulimit -l) and free memory; if every slot is used, create the ring with a larger maxBuffers.' },
   VDM_RING_CLOSED: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'A ring was used after close(): this is a bug in the caller (a worker kept using a ring it had closed).' },
+  VDM_DEVICE_NOT_FOUND: { errno: 'EINVAL', exit: ExitCode.NotFound, hint: 'Nothing exists at the device path (in the details) on this host: check it with `ls -l`. To register a device that only another agent\'s host sees, give `vdmap device add` --size and --block-size, so that nothing is read here.' },
 
   // I/O on a virtual disk
   VDM_IO_DEVICE: { errno: 'EIO', exit: ExitCode.Io, hint: 'The device returned an I/O error: check dmesg and the device health; the controller was told.' },
@@ -128,6 +129,8 @@ export const Catalogue = {
   VDM_AGENT_APPLY: { errno: 'EIO', exit: ExitCode.Io, hint: 'The agent could not apply a table the controller sent (the cause is in the details); the controller resends the full table: check the agent log and its devices.' },
   VDM_ADMIN_DEVICE_EXISTS: { errno: 'EINVAL', exit: ExitCode.Conflict, hint: 'A device with that id is already registered and was left as it was: pick another id, or remove the old device first with `vdmap device rm` (`device add` never re-points a device).' },
   VDM_ADMIN_DEVICE_PATH_TAKEN: { errno: 'EINVAL', exit: ExitCode.Conflict, hint: 'That agent already sees a registered device at this path (or at another name of the same file or block device, named in the details): a device may be registered once, or disks on both would overwrite each other. See `vdmap device ls`.' },
+  VDM_LISTEN_IN_USE: { errno: 'EIO', exit: ExitCode.Conflict, hint: 'Another process already listens on the address in the details (`ss -ltnp` or `ss -lxp` shows which): stop it, or choose another address with the flag the message names (0 as the port lets the system pick one).' },
+  VDM_LISTEN_FAILED: { errno: 'EIO', exit: ExitCode.Unavailable, hint: 'The address in the details cannot be listened on (the cause is in the details: EACCES for a port below 1024 without privilege, EADDRNOTAVAIL for an address that is not on this host): choose another with the flag the message names.' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof Catalogue;

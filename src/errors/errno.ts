@@ -34,3 +34,22 @@ export function deviceError(result: number, what: string): VdmapError {
 export function errnoClassOf(code: ErrorCode): ErrnoClass {
   return Catalogue[code].errno;
 }
+
+/** Where a server listens: TCP {host, port} or a Unix socket path, as an operator writes it. */
+export function formatListenAddress(where: { host: string; port: number } | string): string {
+  if (typeof where === 'string') return where;
+  return where.host.includes(':') ? `[${where.host}]:${where.port}` : `${where.host}:${where.port}`;
+}
+
+/**
+ * A VdmapError for a server that could not listen, classified where the address is known: EADDRINUSE is
+ * VDM_LISTEN_IN_USE, anything else VDM_LISTEN_FAILED; both carry details.address (as formatListenAddress writes
+ * it) and details.cause (the errno name), so a caller that knows which flag chose the address can name it.
+ */
+export function listenError(error: unknown, where: { host: string; port: number } | string, what: string): VdmapError {
+  const address = formatListenAddress(where);
+  const cause = (error as NodeJS.ErrnoException | undefined)?.code ?? 'unknown';
+  if (cause === 'EADDRINUSE') return new VdmapError('VDM_LISTEN_IN_USE', `${what}: ${address} is already in use`, { address, cause });
+  const reason = error instanceof Error ? error.message : String(error);
+  return new VdmapError('VDM_LISTEN_FAILED', `${what}: cannot listen on ${address} (${reason})`, { address, cause });
+}

@@ -129,6 +129,42 @@ describe('vdmap commands', () => {
     }
   });
 
+  it('prints a command\'s help, exit 0, for `vdmap help COMMAND`, as every usage hint says', async () => {
+    const help = await run('help', 'disk', 'create');
+    assert.equal(help.code, 0, help.stdout + help.stderr);
+    assert.match(help.stdout, /vdmap disk create .*<name>/);
+    assert.match(help.stdout, /A 10 GiB thin disk/, 'the detailed help, with the examples');
+  });
+
+  it('refuses `vdmap help` of a command that does not exist with exit 2, naming the commands it may mean', async () => {
+    const help = await run('help', 'disk', 'frob');
+    assert.equal(help.code, 2, help.stdout + help.stderr);
+    assert.match(help.stderr, /^VDM_CLI_USAGE: 'disk frob' is not a vdmap command; did you mean .*'disk create'/m);
+  });
+
+  it('refuses a number that is not a number with exit 2 (VDM_CLI_USAGE) naming the option and the value, sending nothing', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['table', 'show', 'thick', '--epoch', 'abc'], /^VDM_CLI_USAGE: --epoch 'abc' is not a whole number$/m],
+      [['disk', 'drain', 'thick', '--timeout', 'abc'], /^VDM_CLI_USAGE: --timeout 'abc' is not a whole number$/m],
+      [['table', 'diff', 'vdz', 'x', 'y'], /^VDM_CLI_USAGE: FROM epoch 'x' is not a whole number$/m],
+      [['table', 'push', 'thick', 'nosuch.json', '--expect-epoch', '7x'], /^VDM_CLI_USAGE: --expect-epoch '7x' is not a whole number$/m],
+      [['table', 'set-state', 'thick', '0', '--set', 'NOWRITE', '--expect-epoch', '1.5'], /^VDM_CLI_USAGE: --expect-epoch '1\.5' is not a whole number$/m],
+    ];
+    for (const [args, message] of cases) {
+      const result = await run(...args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+    }
+    assert.equal(JSON.parse((await run('table', 'show', 'thick', '--json')).stdout).epoch > 0, true, 'the controller still answers');
+  });
+
+  it('reports a device path with nothing at it with exit 3, naming the path, without a stack trace', async () => {
+    const added = await run('device', 'add', 'd1', '--path', '/nonexistent/dev');
+    assert.equal(added.code, 3, added.stderr);
+    assert.match(added.stderr, /^VDM_DEVICE_NOT_FOUND: --path \/nonexistent\/dev: no such file or device$/m);
+    assert.doesNotMatch(added.stderr, /^\s+at /m);
+  });
+
   it('reports an unknown disk with exit 3 and an unknown command with exit 2', async () => {
     const missing = await run('epoch', 'nosuch');
     assert.equal(missing.code, 3, missing.stderr);

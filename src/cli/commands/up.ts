@@ -12,16 +12,17 @@
  *   6. print the NBD URIs and commands to try; on SIGINT/SIGTERM stop the agent (flushing every device) and
  *      then the controller.
  */
-import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync, openSync, ftruncateSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync, openSync, ftruncateSync, closeSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'clipanion';
 import type { AdminClient } from '../../controller/admin-client.js';
 import { connectAdmin } from '../../controller/admin-client.js';
 import { VdmapError } from '../../errors/error.js';
-import { closeDevice, openDevice } from '../../native/index.js';
 import { ReportingCommand } from '../admin-command.js';
-import { DefaultControllerPort, DefaultDataDir, formatHostPort, parseHostPort } from '../address.js';
+import { DefaultControllerPort, DefaultDataDir, formatHostPort, naming, parseHostPort } from '../address.js';
+import { probeDevice, requireDevicePath } from '../device-probe.js';
+import { parseOptionalInteger } from '../numbers.js';
 import { untilSignalled } from '../daemon.js';
 import { daemonLogger, logFormatOption, resolveLogFormat } from '../logging.js';
 import type { Reporter } from '../reporter.js';
@@ -48,13 +49,20 @@ export class UpCommand extends ReportingCommand {
   logFormat = logFormatOption();
 
   protected async run(reporter: Reporter): Promise<number> {
+    // Every option is checked before anything is created: a typo leaves no data directory, device file or credential.
+    const size = parseSize(this.size, '--size');
+    const listen = parseHostPort(this.listen, '--listen');
+    const nbd = parseHostPort(this.nbd, '--nbd');
+    const workers = parseOptionalInteger(this.workers, '--workers', { min: 1 });
+    for (const device of this.devices ?? []) requireDevicePath(device, '--device');
     const logFormat = resolveLogFormat(this.logFormat, process.stdout.isTTY === true);
     const dataDir = resolve(this.data);
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    makeDataDir(this.data, dataDir);
     const log = (line: string) => this.context.stderr.write(`${line}\n`);
     // The daemons are loaded only when run, so that every other command starts fast.
     const [{ startController }, { startAgent }] = await Promise.all([import('../../controller/controller.js'), import('../../agent/agent.js')]);
-    const controller = await startController({ dataDir, listen: parseHostPort(this.listen, '--listen'), socketPath: join(dataDir, 'controller.sock'), logger: daemonLogger('vdmap-controller', logFormat) });
+    const controller = await startController({ dataDir, listen, socketPath: join(dataDir, 'controller.sock'), logger: daemonLogger('vdmap-controller', logFormat) })
+      .catch((error: unknown) => { throw naming([['--listen', listen], ['--data', join(dataDir, 'controller.sock')]], error); });
     let agent: { close(): Promise<void> } | undefined;
     try {
       const controllerSocket = join(dataDir, 'controller.sock');
@@ -63,16 +71,16 @@ export class UpCommand extends ReportingCommand {
       try {
         credential = await enrollOnce(admin, dataDir);
         await registerDevices(admin, this.devices ?? [defaultDevice(dataDir)]);
-        await ensureDisk(admin, parseSize(this.size));
+        await ensureDisk(admin, size);
       } finally {
         await admin.close();
       }
       const nbdSocket = this.socket ?? join(dataDir, 'nbd.sock');
       const started = await startAgent({
         controller: controllerSocket, name: AgentName, credential, dataDir, logger: daemonLogger('vdmap-agent', logFormat),
-        nbd: { tcp: parseHostPort(this.nbd, '--nbd'), unixPath: nbdSocket },
-        ...(this.workers ? { workers: Number(this.workers) } : {}),
-      });
+        nbd: { tcp: nbd, unixPath: nbdSocket },
+        ...(workers !== undefined ? { workers } : {}),
+      }).catch((error: unknown) => { throw naming([['--nbd', nbd], [this.socket ? '--socket' : '--data', nbdSocket], ['--data', join(dataDir, 'agent.sock')]], error); });
       agent = started;
       const bound = started.addresses.nbd.tcp; // the port the kernel gave, when --nbd asked for port 0
       const nbdTcp = bound === undefined ? this.nbd : formatHostPort(bound);
@@ -88,6 +96,19 @@ export class UpCommand extends ReportingCommand {
       await controller.close();
       throw error;
     }
+  }
+}
+
+/** Creates the --data directory (mode 0700) if it is missing; a path that is not a directory is a usage error. */
+function makeDataDir(given: string, dataDir: string): void {
+  try {
+    if (existsSync(dataDir) && !statSync(dataDir).isDirectory()) throw new VdmapError('VDM_CLI_USAGE', `--data ${given} is not a directory`, { option: '--data', value: given });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    if (error instanceof VdmapError) throw error;
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'a part of it is not a directory' : `${code}: ${(error as Error).message}`;
+    throw new VdmapError('VDM_CLI_USAGE', `--data ${given} cannot be created (${why})`, { option: '--data', value: given, cause: code });
   }
 }
 
@@ -116,8 +137,7 @@ async function registerDevices(admin: AdminClient, paths: string[]): Promise<voi
   for (const [index, given] of paths.entries()) {
     const path = existsSync(given) ? realpathSync(given) : resolve(given); // the name `device add` registers too
     if (known.some((device) => device.paths.some((p) => p.path === path))) continue;
-    const info = openDevice(path, { readOnly: false });
-    closeDevice(info.fd);
+    const info = probeDevice(path, '--device', { readOnly: false });
     const id = paths.length === 1 && basename(path) === 'dev0.img' ? 'dev0' : `dev${known.length + index}`;
     await admin.call('device.add', { id, size: info.size, logicalBlockSize: info.logicalBlockSize, paths: [{ agent: AgentName, path }] });
   }
@@ -126,8 +146,29 @@ async function registerDevices(admin: AdminClient, paths: string[]): Promise<voi
 async function ensureDisk(admin: AdminClient, size: number): Promise<void> {
   const disks = await admin.call('disk.list', {});
   if (disks.length > 0) return;
-  await admin.call('disk.create', { name: DefaultDisk, size });
+  try {
+    await admin.call('disk.create', { name: DefaultDisk, size });
+  } catch (error) {
+    if (error instanceof VdmapError && error.code === 'VDM_DISK_NO_SPACE') throw await tooSmall(admin, size, error);
+    throw error;
+  }
   await admin.call('disk.attach', { disk: DefaultDisk, agent: AgentName });
+}
+
+/**
+ * vd0 does not fit on the devices `up` was given. VDM_DISK_NO_SPACE's hint (`vdmap device add`) does not help here,
+ * since `up` has exited by then: the flags do, so this says what the disk needs, what the devices have, and which
+ * flag fixes it.
+ */
+async function tooSmall(admin: AdminClient, size: number, cause: VdmapError): Promise<VdmapError> {
+  const devices = await admin.call('device.list', {});
+  const free = devices.reduce((sum, device) => sum + Math.max(0, device.size - device.allocated), 0);
+  const fits = Math.floor(free / 2 ** 20) * 2 ** 20; // extents are 1 MiB by default
+  const perDevice = devices.map((device) => `${device.id} ${formatSize(Math.max(0, device.size - device.allocated))}`).join(', ');
+  return new VdmapError('VDM_CLI_USAGE',
+    `disk ${DefaultDisk} needs ${formatSize(size)} but the devices have ${formatSize(free)} free (${perDevice}): ` +
+    `start with --size ${formatSize(fits)} or less, or give a bigger --device`,
+    { disk: DefaultDisk, size, free, cause: cause.toRecord() });
 }
 
 /** How to run the CLI from here: ./vdmap in the checkout, else the checkout's script by its full path. */

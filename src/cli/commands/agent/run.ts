@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { VdmapError } from '../../../errors/error.js';
 import { ReportingCommand } from '../../admin-command.js';
-import { controllerAddress, DefaultDataDir, parseHostPort } from '../../address.js';
+import { controllerAddress, DefaultDataDir, naming, parseHostPort } from '../../address.js';
 import { untilSignalled } from '../../daemon.js';
 import { daemonLogger, logFormatOption, resolveLogFormat } from '../../logging.js';
+import { parseOptionalInteger } from '../../numbers.js';
 import type { Reporter } from '../../reporter.js';
 
 export class AgentCommand extends ReportingCommand {
@@ -27,6 +28,9 @@ export class AgentCommand extends ReportingCommand {
   logFormat = logFormatOption();
 
   protected async run(reporter: Reporter): Promise<number> {
+    const nbd = parseHostPort(this.nbd, '--nbd'); // every option is checked before anything starts
+    const metrics = this.metrics === undefined ? undefined : parseHostPort(this.metrics, '--metrics');
+    const workers = parseOptionalInteger(this.workers, '--workers', { min: 1 });
     const logger = daemonLogger('vdmap-agent', resolveLogFormat(this.logFormat, process.stdout.isTTY === true));
     let credential: string;
     try {
@@ -35,12 +39,13 @@ export class AgentCommand extends ReportingCommand {
       throw new VdmapError('VDM_CLI_INPUT', `cannot read the token file ${this.tokenFile}: ${(error as Error).message}`);
     }
     const { startAgent } = await import('../../../agent/agent.js'); // loaded only to run it: keeps other commands fast
+    const unixPath = this.socket ?? join(this.data, 'nbd.sock');
     const agent = await startAgent({
       controller: controllerAddress(this.controller), name: this.name, credential, dataDir: this.data, logger,
-      nbd: { tcp: parseHostPort(this.nbd, '--nbd'), unixPath: this.socket ?? join(this.data, 'nbd.sock') },
-      ...(this.workers ? { workers: Number(this.workers) } : {}),
-      ...(this.metrics ? { metrics: parseHostPort(this.metrics, '--metrics') } : {}),
-    });
+      nbd: { tcp: nbd, unixPath },
+      ...(workers !== undefined ? { workers } : {}),
+      ...(metrics !== undefined ? { metrics } : {}),
+    }).catch((error: unknown) => { throw naming([['--nbd', nbd], [this.socket ? '--socket' : '--data', unixPath], ['--metrics', metrics], ['--data', join(this.data, 'agent.sock')]], error); });
     const stopped = untilSignalled(() => agent.close(), (line) => this.context.stderr.write(`${line}\n`)); // before it says so (daemon.ts)
     reporter.result(agent.addresses, (a) => `agent ${this.name} running: ${JSON.stringify(a)}`);
     return stopped;

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { ReportingCommand } from '../../admin-command.js';
-import { DefaultControllerPort, DefaultDataDir, parseHostPort } from '../../address.js';
+import { DefaultControllerPort, DefaultDataDir, naming, parseHostPort } from '../../address.js';
 import { untilSignalled } from '../../daemon.js';
 import { daemonLogger, logFormatOption, resolveLogFormat } from '../../logging.js';
 import type { Reporter } from '../../reporter.js';
@@ -21,13 +21,13 @@ export class ControllerCommand extends ReportingCommand {
   logFormat = logFormatOption();
 
   protected async run(reporter: Reporter): Promise<number> {
+    const listen = parseHostPort(this.listen, '--listen'); // every option is checked before anything starts
+    const metrics = this.metrics === undefined ? undefined : parseHostPort(this.metrics, '--metrics');
     const logger = daemonLogger('vdmap-controller', resolveLogFormat(this.logFormat, process.stdout.isTTY === true));
     const { startController } = await import('../../../controller/controller.js'); // loaded only to run it: keeps other commands fast
-    const controller = await startController({
-      dataDir: this.data, listen: parseHostPort(this.listen, '--listen'), logger,
-      socketPath: this.socket ?? join(this.data, 'controller.sock'),
-      ...(this.metrics ? { metrics: parseHostPort(this.metrics, '--metrics') } : {}),
-    });
+    const socketPath = this.socket ?? join(this.data, 'controller.sock');
+    const controller = await startController({ dataDir: this.data, listen, logger, socketPath, ...(metrics !== undefined ? { metrics } : {}) })
+      .catch((error: unknown) => { throw naming([['--listen', listen], [this.socket ? '--socket' : '--data', socketPath], ['--metrics', metrics]], error); });
     const stopped = untilSignalled(() => controller.close(), (line) => this.context.stderr.write(`${line}\n`)); // before it says so (daemon.ts)
     reporter.result(controller.addresses, (a) => `controller listening: ${JSON.stringify(a)}`);
     return stopped;

@@ -2,8 +2,8 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { Command, Option } from 'clipanion';
 import type { DeviceView } from '../../../controller/admin-api.js';
 import { VdmapError } from '../../../errors/error.js';
-import { openDevice, closeDevice } from '../../../native/index.js';
 import { AdminCommand } from '../../admin-command.js';
+import { probeDevice } from '../../device-probe.js';
 import { formatSize, parseSize } from '../../sizes.js';
 import type { Reporter } from '../../reporter.js';
 
@@ -28,10 +28,12 @@ export class DeviceAddCommand extends AdminCommand {
   protected async run(reporter: Reporter): Promise<number> {
     const [agent, given] = this.devicePath.includes('=') ? this.devicePath.split('=', 2) : [this.agent, this.devicePath];
     const path = existsSync(given) ? realpathSync(given) : given; // one name per file: symlinks and relative paths resolved
+    const sizeGiven = this.size === undefined ? undefined : parseSize(this.size, '--size');
+    const blockSizeGiven = this.blockSize === undefined ? undefined : parseSize(this.blockSize, '--block-size');
     if (existsSync(path)) refuseSameFile(agent, path, await this.call('device.list', {}));
-    const facts = this.size && this.blockSize ? undefined : probe(path);
-    const size = this.size ? parseSize(this.size) : facts!.size;
-    const logicalBlockSize = this.blockSize ? parseSize(this.blockSize, 'block size') : facts!.logicalBlockSize;
+    const facts = sizeGiven !== undefined && blockSizeGiven !== undefined ? undefined : probeDevice(path, '--path');
+    const size = sizeGiven ?? facts!.size;
+    const logicalBlockSize = blockSizeGiven ?? facts!.logicalBlockSize;
     const device = await this.call('device.add', { id: this.id, size, logicalBlockSize, paths: [{ agent, path }] });
     return reporter.result(device, (d) => `device ${d.id}: ${formatSize(d.size)}, ${d.logicalBlockSize}-byte blocks, ${d.paths.map((p) => `${p.agent}:${p.path}`).join(' ')}`);
   }
@@ -54,11 +56,4 @@ function refuseSameFile(agent: string, path: string, devices: DeviceView[]): voi
       }
     }
   }
-}
-
-function probe(path: string): { size: number; logicalBlockSize: number } {
-  statSync(path);
-  const info = openDevice(path, { readOnly: true });
-  closeDevice(info.fd);
-  return { size: info.size, logicalBlockSize: info.logicalBlockSize };
 }

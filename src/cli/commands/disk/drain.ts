@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import type { DrainView } from '../../../controller/admin-api.js';
 import { AdminCommand } from '../../admin-command.js';
+import { parseOptionalInteger } from '../../numbers.js';
 import { table, type Reporter } from '../../reporter.js';
 
 const render = (verb: string) => (view: DrainView) => `${verb} ${view.disk}\n${table(['AGENT', 'RESULT'],
@@ -19,7 +20,8 @@ export class DiskDrainCommand extends AdminCommand {
   timeout = Option.String('--timeout', { description: 'Drain timeout in ms (default: the agents\' own)' });
 
   protected async run(reporter: Reporter): Promise<number> {
-    const view = await this.call('disk.drain', { disk: this.disk, ...(this.timeout ? { timeoutMs: Number(this.timeout) } : {}) });
+    const timeoutMs = parseOptionalInteger(this.timeout, '--timeout', { min: 1 });
+    const view = await this.call('disk.drain', { disk: this.disk, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
     const code = reporter.result(view, render('drained'));
     return failed(view) ? 9 : code;
   }

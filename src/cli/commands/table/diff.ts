@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import type { TableEntryView } from '../../../controller/admin-api.js';
 import { AdminCommand } from '../../admin-command.js';
+import { parseInteger } from '../../numbers.js';
 import { table, type Reporter } from '../../reporter.js';
 
 const entry = (e: TableEntryView) => `${e.device ?? '-'}:${e.physicalExtent}${e.state.length ? ` ${e.state.join('|')}` : ''}`;
@@ -13,7 +14,9 @@ export class TableDiffCommand extends AdminCommand {
   to = Option.String({ required: true });
 
   protected async run(reporter: Reporter): Promise<number> {
-    const diff = await this.call('table.diff', { disk: this.disk, from: Number(this.from), to: Number(this.to) });
+    const from = parseInteger(this.from, 'FROM epoch', { min: 1 });
+    const to = parseInteger(this.to, 'TO epoch', { min: 1 });
+    const diff = await this.call('table.diff', { disk: this.disk, from, to });
     return reporter.result(diff, (d) => (d.changes.length === 0
       ? `no differences between epochs ${d.from} and ${d.to}`
       : table(['EXTENT', `EPOCH ${d.from}`, `EPOCH ${d.to}`], d.changes.map((c) => [c.extent, entry(c.before), entry(c.after)]))));

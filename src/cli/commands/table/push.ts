@@ -5,6 +5,7 @@ import { VdmapError } from '../../../errors/error.js';
 import { tableFromJson, tableToJson, parseTableJson } from '../../../table/codec.js';
 import type { TableDocument } from '../../../table/document.js';
 import { AdminCommand } from '../../admin-command.js';
+import { parseOptionalInteger } from '../../numbers.js';
 import type { Reporter } from '../../reporter.js';
 
 export class TablePushCommand extends AdminCommand {
@@ -20,9 +21,10 @@ export class TablePushCommand extends AdminCommand {
   expectEpoch = Option.String('--expect-epoch', { description: 'Refuse unless the disk is still at this epoch' });
 
   protected async run(reporter: Reporter): Promise<number> {
+    const expectedEpoch = parseOptionalInteger(this.expectEpoch, '--expect-epoch');
     const doc = readTableFile(this.file);
     const result = await this.call('table.push', {
-      disk: this.disk, table: tableToJson(doc), ...(this.expectEpoch ? { expectedEpoch: Number(this.expectEpoch) } : {}),
+      disk: this.disk, table: tableToJson(doc), ...(expectedEpoch !== undefined ? { expectedEpoch } : {}),
     });
     return reporter.result(result, (r) => `disk ${r.disk} is at epoch ${r.epoch}`);
   }

@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { VdmapError } from '../../../errors/error.js';
 import { AdminCommand } from '../../admin-command.js';
+import { parseOptionalInteger } from '../../numbers.js';
 import type { Reporter } from '../../reporter.js';
 
 const States = ['INVALID', 'NOWRITE', 'ZERO'];
@@ -21,6 +22,7 @@ export class TableSetStateCommand extends AdminCommand {
 
   protected async run(reporter: Reporter): Promise<number> {
     const { first, count } = parseRange(this.extents);
+    const expectedEpoch = parseOptionalInteger(this.expectEpoch, '--expect-epoch');
     for (const state of [...(this.set ?? []), ...(this.clear ?? [])]) {
       if (!States.includes(state.toUpperCase())) throw new VdmapError('VDM_CLI_USAGE', `unknown state '${state}': use ${States.join(', ')}`);
     }
@@ -28,7 +30,7 @@ export class TableSetStateCommand extends AdminCommand {
       disk: this.disk, firstExtent: first, count,
       ...(this.set ? { set: this.set.map((s) => s.toUpperCase()) } : {}),
       ...(this.clear ? { clear: this.clear.map((s) => s.toUpperCase()) } : {}),
-      ...(this.expectEpoch ? { expectedEpoch: Number(this.expectEpoch) } : {}),
+      ...(expectedEpoch !== undefined ? { expectedEpoch } : {}),
     });
     return reporter.result(result, (r) => `disk ${r.disk} is at epoch ${r.epoch}`);
   }

@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { tableFromJson, formatTableJson } from '../../../table/codec.js';
 import { AdminCommand } from '../../admin-command.js';
+import { parseOptionalInteger } from '../../numbers.js';
 import type { Reporter } from '../../reporter.js';
 
 export class TableShowCommand extends AdminCommand {
@@ -15,7 +16,8 @@ export class TableShowCommand extends AdminCommand {
   epoch = Option.String('--epoch', { description: 'A kept epoch (default: the latest)' });
 
   protected async run(reporter: Reporter): Promise<number> {
-    const table = await this.call('table.show', { disk: this.disk, ...(this.epoch ? { epoch: Number(this.epoch) } : {}) });
+    const epoch = parseOptionalInteger(this.epoch, '--epoch', { min: 1 });
+    const table = await this.call('table.show', { disk: this.disk, ...(epoch !== undefined ? { epoch } : {}) });
     return reporter.result(table, (json) => formatTableJson(tableFromJson(json)));
   }
 }
