@@ -296,6 +296,24 @@ describe('handshake', () => {
     assert.equal(flushed.error, 0);
     raw.destroy();
   });
+
+  it('serves requests pipelined behind NBD_OPT_GO, then closes, when the client shut its sending side during the handshake', async () => {
+    const raw = await client();
+    await raw.read(nbd.GREETING_LENGTH);
+    const flags = Buffer.alloc(4);
+    flags.writeUInt32BE(nbd.NBD_FLAG_C_FIXED_NEWSTYLE | nbd.NBD_FLAG_C_NO_ZEROES);
+    const go = Buffer.alloc(16);
+    go.writeBigUInt64BE(nbd.IHAVEOPT, 0);
+    go.writeUInt32BE(nbd.NBD_OPT_GO, 8);
+    go.writeUInt32BE(infoData('disk').length, 12);
+    raw.socket.end(Buffer.concat([flags, go, infoData('disk'), requestBytes(nbd.NBD_CMD_FLUSH, { handle: 78n })]));
+    for (;;) {
+      const reply = await raw.readOptionReply();
+      if (reply.type === nbd.NBD_REP_ACK) break;
+    }
+    assert.equal((await raw.readReply()).handle, 78n);
+    assert.equal(await raw.waitClosed(), true, 'the server closes once the pipelined requests are answered');
+  });
 });
 
 describe('handshake timeout', () => {
