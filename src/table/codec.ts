@@ -22,7 +22,8 @@
  *   J1. Runs are maximal and tile [0, extentCount) in order: a thin or contiguous 1M-entry table is a handful
  *       of runs, and documentFromRuns(tableRuns(d)) equals d column for column.
  *   J2. tableFromJson(tableToJson(d)) equals d; malformed JSON is refused with every bad entry named
- *       (VDM_TABLE_INVALID), never a TypeError.
+ *       (VDM_TABLE_INVALID), never a TypeError. Each real problem is named once: an entry's place (extent,
+ *       count) is checked apart from what it maps, so one bad field never makes later entries look misplaced.
  *   J3. applyDeltaToDocument(a, diffDocuments(a, b)) equals b (same disk, extentSize and extentCount).
  *   J4. Applying a delta replaces the device list with the delta's and overwrites the listed extents; the
  *       other extents keep their slot numbers, which then index the new list (document.ts TableDelta).
@@ -189,31 +190,35 @@ export function tableFromJson(value: unknown): TableDocument {
     disk, epoch, extentSize, extentCount, devices: [...devices],
     device: new Int32Array(extentCount), physicalExtent: new Uint32Array(extentCount), state: new Uint8Array(extentCount),
   };
-  const covered = fillEntries(doc, entries, problems);
-  if (covered !== extentCount) {
-    whole(`entries cover ${covered} extents, the table has ${extentCount}`);
-  }
+  fillEntries(doc, entries, problems, whole);
   if (problems.length > 0) throw tableProblemsError(problems, { disk, epoch });
   return doc;
 }
 
-/** Writes each entry's run into `doc`; returns how many extents the entries covered in order. */
-function fillEntries(doc: TableDocument, entries: unknown[], problems: TableProblem[]): number {
+/**
+ * Writes each well-formed entry's run into `doc`; names every problem of every entry, each once. Where an entry
+ * lies (extent, count) is checked apart from what it maps (device, physical, state): an entry naming an unknown
+ * device still advances the tiling, so the entries after it are not also blamed for starting in the wrong place.
+ * After an entry whose place is unknown (not an object, no valid extent or count) the next entry's extent is
+ * taken as given. Coverage is checked at the end only when the last entry's end is known.
+ */
+function fillEntries(doc: TableDocument, entries: unknown[], problems: TableProblem[], whole: (message: string) => void): void {
   const slotOf = new Map(doc.devices.map((id, slot) => [id, slot]));
-  let next = 0;
+  let next: number | undefined = 0;
   entries.forEach((raw, index) => {
     const entry = parseEntry(raw, index, next, slotOf, doc.extentCount, problems);
-    if (entry === undefined) return;
-    const end = entry.extent + entry.count;
-    doc.device.fill(entry.slot, entry.extent, end);
-    doc.state.fill(entry.state, entry.extent, end);
-    const step = entry.slot === NoDevice ? 0 : 1;
-    for (let extent = entry.extent; extent < end; extent++) {
-      doc.physicalExtent[extent] = entry.physical + step * (extent - entry.extent);
-    }
-    next = end;
+    next = entry.end;
+    if (entry.mapping === undefined) return;
+    const { extent, count, slot, physical, state } = entry.mapping;
+    const end = extent + count;
+    doc.device.fill(slot, extent, end);
+    doc.state.fill(state, extent, end);
+    const step = slot === NoDevice ? 0 : 1;
+    for (let at = extent; at < end; at++) doc.physicalExtent[at] = physical + step * (at - extent);
   });
-  return next;
+  if (next !== undefined && next < doc.extentCount) {
+    whole(`entries cover ${next} extents, the table has ${doc.extentCount} (extents ${next}-${doc.extentCount - 1} have no entry)`);
+  }
 }
 
 interface ParsedEntry {
@@ -224,32 +229,61 @@ interface ParsedEntry {
   state: number;
 }
 
-function parseEntry(raw: unknown, index: number, expectedExtent: number, slotOf: Map<string, number>,
-  extentCount: number, problems: TableProblem[]): ParsedEntry | undefined {
+/**
+ * One entry's problems. `end` is where the next entry should start (undefined when this entry's place is
+ * unknown); `mapping` is the whole entry when it has no problem at all.
+ */
+function parseEntry(raw: unknown, index: number, expectedExtent: number | undefined, slotOf: Map<string, number>,
+  extentCount: number, problems: TableProblem[]): { end: number | undefined; mapping: ParsedEntry | undefined } {
   const before = problems.length;
   const extentHint = isObject(raw) && isUint(raw.extent) ? raw.extent : null;
   const bad = (message: string): void => {
     problems.push({ extent: extentHint, code: 'VDM_TABLE_INVALID', message: `entries[${index}]: ${message}` });
   };
   if (!isObject(raw)) {
-    bad('is not an object');
-    return undefined;
+    bad(`is not an object but ${describeValue(raw)}`);
+    return { end: undefined, mapping: undefined };
   }
   for (const key of Object.keys(raw)) if (!ENTRY_KEYS.has(key)) bad(`unknown field '${key}'`);
-  const extent = isUint(raw.extent) ? raw.extent : (bad('extent is not a non-negative integer'), expectedExtent);
-  const count = raw.count === undefined ? 1 : isUint(raw.count) && raw.count > 0 ? raw.count : (bad('count is not a positive integer'), 1);
+  // Where the entry lies.
+  const extent = isUint(raw.extent) ? raw.extent : (bad(`extent is not a non-negative integer: ${describeValue(raw.extent)}`), undefined);
+  const count = raw.count === undefined ? 1 : isUint(raw.count) && raw.count > 0 ? raw.count
+    : (bad(`count is not a positive integer: ${describeValue(raw.count)}`), undefined);
+  if (extent !== undefined && expectedExtent !== undefined && extent !== expectedExtent) {
+    bad(`starts at extent ${extent}, expected ${expectedExtent} (entries must tile the table in order)`);
+  }
+  if (extent !== undefined && count !== undefined && extent + count > extentCount) {
+    bad(`reaches extent ${extent + count}, past the table's ${extentCount} extents`);
+  }
+  const end = extent !== undefined && count !== undefined ? extent + count : undefined;
+  // What it maps.
   const physical = raw.physical === undefined ? 0 : isUint(raw.physical) && raw.physical <= 0xffff_ffff
-    ? raw.physical : (bad('physical is not an integer in 0..4294967295'), 0);
-  const slot = raw.device === undefined ? NoDevice : slotOf.get(raw.device as string);
-  if (slot === undefined) bad(`device ${JSON.stringify(raw.device)} is not in the devices list`);
+    ? raw.physical : (bad(`physical is not an integer in 0..4294967295: ${describeValue(raw.physical)}`), 0);
+  const slot = raw.device === undefined ? NoDevice : typeof raw.device === 'string' ? slotOf.get(raw.device) : undefined;
+  if (slot === undefined) bad(`device ${describeValue(raw.device)} is not in the devices list`);
   const state = Array.isArray(raw.state) && raw.state.every((name) => typeof name === 'string')
     ? stateFromNames(raw.state as string[]) : raw.state === undefined ? 0 : undefined;
-  if (state === undefined) bad(`state ${JSON.stringify(raw.state)} is not a list of INVALID, NOWRITE, ZERO`);
-  if (extent !== expectedExtent) bad(`starts at extent ${extent}, expected ${expectedExtent} (entries must tile the table in order)`);
-  if (extent + count > extentCount) bad(`reaches extent ${extent + count}, past the table's ${extentCount} extents`);
-  if (slot !== NoDevice && physical + count - 1 > 0xffff_ffff) bad('its physical extents pass 4294967295');
-  if (problems.length > before) return undefined;
-  return { extent, count, slot: slot as number, physical, state: state as number };
+  if (state === undefined) bad(`state ${describeValue(raw.state)} is not a list of INVALID, NOWRITE, ZERO`);
+  if (slot !== undefined && slot !== NoDevice && count !== undefined && physical + count - 1 > 0xffff_ffff) {
+    bad('its physical extents pass 4294967295');
+  }
+  if (problems.length > before) return { end, mapping: undefined };
+  return { end, mapping: { extent: extent as number, count: count as number, slot: slot as number, physical, state: state as number } };
+}
+
+/** A short, safe rendering of any decoded value for a message (never throws, never longer than ~60 chars). */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (value === null) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (Array.isArray(value)) {
+    if (value.length > 4) return `a list of ${value.length} items`;
+    return `[${value.map((item) => (typeof item === 'object' && item !== null ? '...' : describeValue(item))).join(', ')}]`;
+  }
+  if (ArrayBuffer.isView(value)) return `binary data (${value.byteLength} bytes)`;
+  return `a ${typeof value === 'object' ? 'map' : typeof value}`;
 }
 
 function uintField(value: unknown, fieldName: string, whole: (message: string) => void, maximum = Number.MAX_SAFE_INTEGER): number {
