@@ -89,6 +89,23 @@ describe('vdmap commands', () => {
     assert.equal(after.epoch, before.epoch);
   });
 
+  it('counts every problem of a refused push, not only the ones listed, and says how many --json lists', async () => {
+    assert.equal((await run('disk', 'create', 'wide', '--size', '1G', '--thin')).code, 0);
+    const before = JSON.parse((await run('table', 'show', 'wide', '--json')).stdout);
+    const file = join(cwd, 'overlaps.json');
+    writeFileSync(file, JSON.stringify({ ...before, devices: ['d0'], entries: Array.from({ length: 1024 }, (_v, extent) => ({ extent, device: 'd0', physical: 200 })) }));
+    const pushed = await run('table', 'push', 'wide', file);
+    assert.equal(pushed.code, 5, pushed.stderr);
+    assert.match(pushed.stderr, /^VDM_TABLE_INVALID: .*1024 problem\(s\) \(1024 VDM_TABLE_OVERLAP\)/m);
+    assert.equal(pushed.stderr.match(/^ {2}extent \d+: VDM_TABLE_OVERLAP/gm)?.length, 20);
+    assert.match(pushed.stderr, /^ {2}\.\.\. and 1004 more \(1024 in all; --json lists the first 100 of 1024\)$/m);
+    const json = JSON.parse((await run('table', 'push', 'wide', file, '--json')).stdout);
+    assert.equal(json.error.details.problemCount, 1024);
+    assert.equal(json.error.details.problems.length, 100);
+    assert.equal(JSON.parse((await run('table', 'show', 'wide', '--json')).stdout).epoch, before.epoch);
+    assert.equal((await run('disk', 'rm', 'wide')).code, 0);
+  });
+
   it('refuses a push built on a stale epoch with exit 4', async () => {
     const current = JSON.parse((await run('table', 'show', 'thick', '--json')).stdout);
     const file = join(cwd, 'same.json');
