@@ -2,8 +2,9 @@
  * Table documents as runs and as JSON, and document-level diff/apply.
  *
  * Owns: the run-length form (shared by the JSON form and the controller store's binary form), the JSON form
- * `vdmap table show --json` prints and `vdmap table push` reads, diffDocuments and applyDeltaToDocument.
- * Knows nothing about devices (validate.ts checks a parsed table), LMDB or CBOR.
+ * `vdmap table show --json` prints and `vdmap table push` reads (as JSON text or the same value in CBOR:
+ * tableFromFileBytes), diffDocuments and applyDeltaToDocument. Knows nothing about devices (validate.ts checks
+ * a parsed table), LMDB or wire frames.
  *
  * JSON form, one run per line so `diff` shows which runs changed:
  *   {
@@ -32,11 +33,12 @@
  * Thread: any; pure functions.
  * Errors leaving: VDM_TABLE_INVALID, VDM_TABLE_EPOCH_STALE.
  */
+import { decode as decodeCbor } from 'cbor-x';
 import { VdmapError } from '../errors/error.js';
 import {
   NoDevice, stateFromNames, stateNames, type TableDelta, type TableDocument,
 } from './document.js';
-import { type TableProblem, tableProblemsError } from './validate.js';
+import { type RefusalSubject, type TableProblem, tableProblemsError } from './validate.js';
 
 // ---- runs ----
 
@@ -170,29 +172,111 @@ const ENTRY_KEYS = new Set(['extent', 'count', 'device', 'physical', 'state']);
 /** Above this many extents (the wire's WireLimits.maxTableExtents) a JSON table is refused before allocating. */
 export const MAX_JSON_EXTENTS = 1 << 24;
 
-/** The document a parsed JSON value describes (J2); throws one VDM_TABLE_INVALID naming every bad entry. */
-export function tableFromJson(value: unknown): TableDocument {
+/** What a table document must look like, for messages refusing one that does not. */
+export const TABLE_DOCUMENT_SHAPE = 'a table document is an object {"disk": NAME, "epoch": N, "extentSize": BYTES, ' +
+  '"extentCount": N, "devices": [DEVICE_ID, ...], "entries": [{"extent": N, "count": N, "device": DEVICE_ID, ' +
+  '"physical": N, "state": ["INVALID"|"NOWRITE"|"ZERO", ...]}, ...]}, in JSON or CBOR, as `vdmap table show DISK --json` prints';
+
+/**
+ * The document a decoded JSON or CBOR value describes (J2), or every problem that keeps it from being one.
+ * Never throws: any value (null, a number, a list, bigints, cycles) gives problems, not an exception.
+ */
+export function parseTableValue(value: unknown): { doc: TableDocument; problems?: undefined } | { doc?: undefined; problems: TableProblem[] } {
   const problems: TableProblem[] = [];
   const whole = (message: string): void => {
     problems.push({ extent: null, code: 'VDM_TABLE_INVALID', message });
   };
-  if (!isObject(value)) throw tableProblemsError([{ extent: null, code: 'VDM_TABLE_INVALID', message: 'table is not a JSON object' }], { disk: '?' });
+  if (!isObject(value)) {
+    whole(`the table document is ${describeValue(value)}, not an object: ${TABLE_DOCUMENT_SHAPE}`);
+    return { problems };
+  }
   for (const key of Object.keys(value)) if (!HEADER_KEYS.includes(key)) whole(`unknown field '${key}'`);
-  const disk = typeof value.disk === 'string' && value.disk.length > 0 ? value.disk : (whole('disk is not a non-empty string'), '?');
+  const disk = typeof value.disk === 'string' && value.disk.length > 0 ? value.disk : (whole(`disk is not a non-empty string: ${describeValue(value.disk)}`), '?');
   const epoch = uintField(value.epoch, 'epoch', whole);
   const extentSize = uintField(value.extentSize, 'extentSize', whole);
   const extentCount = uintField(value.extentCount, 'extentCount', whole, MAX_JSON_EXTENTS);
   const devices = Array.isArray(value.devices) && value.devices.every((id) => typeof id === 'string')
-    ? (value.devices as string[]) : (whole('devices is not a list of device ids'), []);
-  const entries = Array.isArray(value.entries) ? value.entries : (whole('entries is not a list'), []);
-  if (problems.length > 0) throw tableProblemsError(problems, { disk, epoch });
+    ? (value.devices as string[]) : (whole(`devices is not a list of device ids: ${describeValue(value.devices)}`), []);
+  const entries = Array.isArray(value.entries) ? value.entries : (whole(`entries is not a list: ${describeValue(value.entries)}`), []);
+  if (problems.length > 0) {
+    if (problems.length === HEADER_KEYS.length) whole(`no field of a table document is right: ${TABLE_DOCUMENT_SHAPE}`);
+    return { problems };
+  }
   const doc: TableDocument = {
     disk, epoch, extentSize, extentCount, devices: [...devices],
     device: new Int32Array(extentCount), physicalExtent: new Uint32Array(extentCount), state: new Uint8Array(extentCount),
   };
   fillEntries(doc, entries, problems, whole);
-  if (problems.length > 0) throw tableProblemsError(problems, { disk, epoch });
-  return doc;
+  return problems.length > 0 ? { problems } : { doc };
+}
+
+/**
+ * parseTableValue that throws one VDM_TABLE_INVALID naming every problem; `subject` says what was refused
+ * (validate.ts tableProblemsError), by default the disk and epoch the value itself states.
+ */
+export function tableFromJson(value: unknown, subject?: RefusalSubject): TableDocument {
+  const parsed = parseTableValue(value);
+  if (parsed.doc !== undefined) return parsed.doc;
+  const stated = isObject(value) ? value : {};
+  throw tableProblemsError(parsed.problems, subject ?? {
+    disk: typeof stated.disk === 'string' ? stated.disk : '?', epoch: isUint(stated.epoch) ? stated.epoch : undefined,
+  });
+}
+
+/**
+ * The document in a table file's bytes: JSON text (anything that is valid UTF-8 without control characters
+ * other than whitespace) or else CBOR. Refuses an empty file, text that is not JSON and bytes that are not
+ * CBOR with VDM_CLI_INPUT, and a value that is not a table document with VDM_TABLE_INVALID (subject: the
+ * file), each saying what a table document must look like; never a parser's or DataView's exception.
+ */
+export function tableFromFileBytes(bytes: Uint8Array, file: string, disk: string): TableDocument {
+  const refuse = (what: string, reason: string, cause?: string): never => {
+    throw new VdmapError('VDM_CLI_INPUT', `${file} ${what}: ${TABLE_DOCUMENT_SHAPE}`, { file, reason, ...(cause === undefined ? {} : { cause }) });
+  };
+  if (bytes.length === 0) refuse('is empty', 'empty');
+  let value: unknown;
+  const text = asText(bytes);
+  if (text !== undefined) {
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      refuse(`is text but not JSON (${jsonErrorPlace(text, error as Error)}), and not CBOR`, 'json', (error as Error).message);
+    }
+  } else {
+    try {
+      value = decodeCbor(bytes);
+    } catch (error) {
+      refuse('is neither JSON text nor a complete CBOR value', 'cbor', (error as Error).message);
+    }
+  }
+  return tableFromJson(value, { disk, file });
+}
+
+/** The text of `bytes` when they are UTF-8 without control characters other than whitespace, else undefined. */
+function asText(bytes: Uint8Array): string | undefined {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text) ? undefined : text;
+}
+
+/** Where a JSON.parse error is: "line L, column C" when Node's message gives the position, else the token. */
+function jsonErrorPlace(text: string, error: Error): string {
+  const match = /position (\d+)/.exec(error.message);
+  if (match === null) {
+    if (/end of (JSON )?input|Unterminated/i.test(error.message)) return 'it ends too soon';
+    const token = /^Unexpected token '(.{1,4})'/.exec(error.message);
+    return token === null ? 'a syntax error' : `unexpected '${token[1]}'`;
+  }
+  const position = Number(match[1]);
+  const before = text.slice(0, position);
+  const line = before.split('\n').length;
+  const column = position - before.lastIndexOf('\n');
+  return `syntax error at line ${line}, column ${column}`;
 }
 
 /**
@@ -288,7 +372,7 @@ export function describeValue(value: unknown): string {
 
 function uintField(value: unknown, fieldName: string, whole: (message: string) => void, maximum = Number.MAX_SAFE_INTEGER): number {
   if (isUint(value) && value <= maximum) return value;
-  whole(`${fieldName} is not an integer in 0..${maximum}`);
+  whole(`${fieldName} is not an integer in 0..${maximum}: ${describeValue(value)}`);
   return 0;
 }
 
