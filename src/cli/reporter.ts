@@ -30,15 +30,34 @@ export class Reporter {
       this.stdout.write(`${JSON.stringify({ error: record }, jsonReplacer, 2)}\n`);
     } else {
       this.stderr.write(`${record.code}: ${record.message}\n`);
-      const problems = (record.details?.problems ?? []) as Array<{ extent?: number; code?: string; message?: string }>;
-      for (const problem of problems.slice(0, 20)) this.stderr.write(`  extent ${problem.extent ?? '-'}: ${problem.code ?? ''} ${problem.message ?? ''}\n`);
-      if (problems.length > 20) this.stderr.write(`  ... and ${problems.length - 20} more (use --json for all)\n`);
+      this.writeProblems(record);
       this.stderr.write(`hint: ${Catalogue[record.code].hint}\n`);
       if (record.code === 'VDM_INTERNAL' && typeof record.details?.stack === 'string') this.stderr.write(`${record.details.stack}\n`);
     }
     return exitCodeOf(record);
   }
+
+  /**
+   * The first PRINTED_PROBLEMS of details.problems, then how many more there are in all: details.problemCount
+   * is the true total, details.problems only the first ones the sender listed (validate.ts tableProblemsError).
+   */
+  private writeProblems(record: ErrorRecord): void {
+    const listedProblems = record.details?.problems;
+    if (!Array.isArray(listedProblems)) return;
+    const problems = listedProblems as Array<{ extent?: number | null; code?: string; message?: string }>;
+    const count = record.details?.problemCount;
+    const total = typeof count === 'number' && Number.isSafeInteger(count) && count >= problems.length ? count : problems.length;
+    const printed = problems.slice(0, PRINTED_PROBLEMS);
+    for (const problem of printed) this.stderr.write(`  extent ${problem.extent ?? '-'}: ${problem.code ?? ''} ${problem.message ?? ''}\n`);
+    const more = total - printed.length;
+    if (more <= 0) return;
+    const json = problems.length >= total ? '--json lists them all' : `--json lists the first ${problems.length} of ${total}`;
+    this.stderr.write(`  ... and ${more} more (${total} in all; ${json})\n`);
+  }
 }
+
+/** How many problems the human output prints before summarising the rest. */
+export const PRINTED_PROBLEMS = 20;
 
 export function exitCodeOf(error: unknown): number {
   if (error instanceof VdmapError) return Catalogue[error.code].exit;

@@ -20,7 +20,7 @@
 import { posix } from 'node:path';
 import type { Logger } from 'pino';
 import { VdmapError } from '../errors/error.js';
-import { diffDocuments, tableFromJson, tableToJson } from '../table/codec.js';
+import { diffDocuments, parseTableValue, tableToJson } from '../table/codec.js';
 import { ExtentState, NoDevice, stateFromNames, type TableDocument } from '../table/document.js';
 import {
   type DeviceGeometry, MIN_EXTENT_SIZE, type TableProblem, tableProblemsError, validateDocument,
@@ -255,10 +255,16 @@ async function tablePush(context: AdminContext, params: Params): Promise<Control
   onlyKeys(params, ['disk', 'table', 'expectedEpoch']);
   const disk = nameParam(params, 'disk');
   const expectedEpoch = optionalUint(params, 'expectedEpoch');
-  const parsed = tableFromJson(objectParam(params, 'table')); // stage: every malformed entry named
+  const table = parseTableValue(objectParam(params, 'table')); // stage: every malformed entry named
+  if (table.problems !== undefined) {
+    await requireDisk(context.store, disk);
+    const head = await context.store.getTableHead(disk);
+    throw tableProblemsError(table.problems, { disk, stays: head?.epoch ?? 0 });
+  }
+  const parsed = table.doc;
   const doc = await context.committer.commit(disk, {
     source: 'admin', expectedEpoch,
-    build: async ({ tx, otherDisksSpace }) => {
+    build: async ({ current, tx, otherDisksSpace }) => {
       const record = await tx.getDisk(disk);
       if (record === undefined) throw notFound('disk', disk);
       const problems: TableProblem[] = parsed.disk === disk ? [] : [{
@@ -269,7 +275,7 @@ async function tablePush(context: AdminContext, params: Params): Promise<Control
       if (parsed.extentSize === record.extentSize && parsed.devices.every((id) => geometry.has(id))) {
         problems.push(...(await otherDisksSpace(parsed.extentSize)).collisions(parsed));
       }
-      if (problems.length > 0) throw tableProblemsError(problems.sort((a, b) => (a.extent ?? -1) - (b.extent ?? -1)), { disk, epoch: parsed.epoch });
+      if (problems.length > 0) throw tableProblemsError(problems.sort((a, b) => (a.extent ?? -1) - (b.extent ?? -1)), { disk, stays: current?.epoch ?? 0 });
       return { ...parsed, disk };
     },
   });

@@ -354,20 +354,47 @@ function sortedByExtent(problems: TableProblem[]): TableProblem[] {
 export const DEFAULT_PROBLEM_LISTING = 100;
 
 /**
- * One VDM_TABLE_INVALID for a refused table: the message counts problems by code and shows the first;
- * details.problems lists the first `listLimit` (every problem when fewer), details.problemCount all of them.
+ * What a refusal names, so the operator can act on it: the disk, and whichever of these applies:
+ *   stays  the disk's current epoch, which a refused commit leaves as it is (the controller's refusals);
+ *   file   the table file refused before it was sent (the CLI's own check);
+ *   epoch  the epoch the refused table itself carries (an agent refusing a table it received).
  */
-export function tableProblemsError(problems: readonly TableProblem[], subject: { disk: string; epoch?: number },
+export interface RefusalSubject {
+  disk: string;
+  epoch?: number;
+  stays?: number;
+  file?: string;
+}
+
+function refusedWhat(subject: RefusalSubject): string {
+  if (subject.file !== undefined) {
+    return `table file ${subject.file} for disk '${subject.disk}' refused before it was sent, nothing changed`;
+  }
+  if (subject.stays !== undefined) {
+    return `table for disk '${subject.disk}' refused, nothing changed (the disk stays at epoch ${subject.stays})`;
+  }
+  const epoch = subject.epoch === undefined ? '' : ` epoch ${subject.epoch}`;
+  return `table for disk '${subject.disk}'${epoch} refused, nothing changed`;
+}
+
+/**
+ * One VDM_TABLE_INVALID for a refused table: the message names the subject, counts problems by code and shows
+ * the first; details.problems lists the first `listLimit` (every problem when fewer), details.problemCount
+ * counts all of them, details.listed says how many are listed.
+ */
+export function tableProblemsError(problems: readonly TableProblem[], subject: RefusalSubject,
   listLimit: number = DEFAULT_PROBLEM_LISTING): VdmapError {
   const counts: Record<string, number> = {};
   for (const problem of problems) counts[problem.code] = (counts[problem.code] ?? 0) + 1;
   const summary = Object.entries(counts).map(([code, count]) => `${count} ${code}`).join(', ');
   const first = problems[0];
   const firstText = first === undefined ? '' : `; first: ${first.extent === null ? 'table' : `extent ${first.extent}`}: ${first.message}`;
-  const epoch = subject.epoch === undefined ? '' : ` epoch ${subject.epoch}`;
   return new VdmapError('VDM_TABLE_INVALID',
-    `table for disk '${subject.disk}'${epoch} refused, nothing changed: ${problems.length} problem(s) (${summary})${firstText}`, {
-      disk: subject.disk, epoch: subject.epoch ?? null, problemCount: problems.length, countsByCode: counts,
+    `${refusedWhat(subject)}: ${problems.length} problem(s) (${summary})${firstText}`, {
+      disk: subject.disk, epoch: subject.epoch ?? null,
+      ...(subject.stays === undefined ? {} : { currentEpoch: subject.stays }),
+      ...(subject.file === undefined ? {} : { file: subject.file }),
+      problemCount: problems.length, countsByCode: counts,
       problems: problems.slice(0, listLimit).map((problem) => ({ ...problem })),
       listed: Math.min(problems.length, listLimit),
     });

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { linkSync, statSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { encode } from 'cbor-x';
 import { cleanupDevices, sparseFile, tempDir } from '../support/devices.js';
 import { type Daemon, killAll, startDaemon, vdmap } from '../support/processes.js';
 
@@ -87,6 +88,55 @@ describe('vdmap commands', () => {
     assert.match(pushed.stderr, /extent 63: VDM_TABLE_UNKNOWN_DEVICE .*nosuch/);
     const after = JSON.parse((await run('table', 'show', 'thick', '--json')).stdout);
     assert.equal(after.epoch, before.epoch);
+  });
+
+  it('counts every problem of a refused push, not only the ones listed, and says how many --json lists', async () => {
+    assert.equal((await run('disk', 'create', 'wide', '--size', '1G', '--thin')).code, 0);
+    const before = JSON.parse((await run('table', 'show', 'wide', '--json')).stdout);
+    const file = join(cwd, 'overlaps.json');
+    writeFileSync(file, JSON.stringify({ ...before, devices: ['d0'], entries: Array.from({ length: 1024 }, (_v, extent) => ({ extent, device: 'd0', physical: 200 })) }));
+    const pushed = await run('table', 'push', 'wide', file);
+    assert.equal(pushed.code, 5, pushed.stderr);
+    assert.match(pushed.stderr, /^VDM_TABLE_INVALID: .*1024 problem\(s\) \(1024 VDM_TABLE_OVERLAP\)/m);
+    assert.equal(pushed.stderr.match(/^ {2}extent \d+: VDM_TABLE_OVERLAP/gm)?.length, 20);
+    assert.match(pushed.stderr, /^ {2}\.\.\. and 1004 more \(1024 in all; --json lists the first 100 of 1024\)$/m);
+    const json = JSON.parse((await run('table', 'push', 'wide', file, '--json')).stdout);
+    assert.equal(json.error.details.problemCount, 1024);
+    assert.equal(json.error.details.problems.length, 100);
+    assert.equal(JSON.parse((await run('table', 'show', 'wide', '--json')).stdout).epoch, before.epoch);
+    assert.equal((await run('disk', 'rm', 'wide')).code, 0);
+  });
+
+  it('refuses a table file that is not a table document with exit 5, saying what one looks like, and changes nothing', async () => {
+    const before = JSON.parse((await run('table', 'show', 'thick', '--json')).stdout);
+    const cases: Array<[string, string | Buffer, RegExp]> = [
+      ['text.json', 'not json', /^VDM_CLI_INPUT: text\.json is text but not JSON \((syntax error at line 1, column 2|unexpected 'o')\), and not CBOR: a table document is an object \{"disk"/m],
+      ['empty.json', '', /^VDM_CLI_INPUT: empty\.json is empty: a table document is an object/m],
+      ['list.json', '[]', /^VDM_TABLE_INVALID: table file list\.json for disk 'thick' refused before it was sent, nothing changed: .*the table document is \[\], not an object: a table document is an object/m],
+      ['null.json', 'null', /the table document is null, not an object/],
+      ['number.json', '42', /the table document is 42, not an object/],
+      ['object.json', '{}', /^VDM_TABLE_INVALID: table file object\.json .*7 problem\(s\).*\n(.*\n)*.*no field of a table document is right: a table document is an object/m],
+      ['types.json', JSON.stringify({ ...before, epoch: 'three', devices: 'd0', entries: {} }), /3 problem\(s\)[^]*epoch is not an integer in 0\.\.\d+: "three"[^]*devices is not a list of device ids: "d0"[^]*entries is not a list: a map/],
+      ['truncated.cbor', encode(before).subarray(0, 40), /^VDM_CLI_INPUT: truncated\.cbor is neither JSON text nor a complete CBOR value: a table document/m],
+      ['list.cbor', encode([1, 2, 3]), /the table document is \[1, 2, 3\], not an object/],
+      ['huge.cbor', Buffer.from([0x9b, 0, 0, 0, 1, 0, 0, 0, 0]), /^VDM_CLI_INPUT: huge\.cbor is neither JSON text nor a complete CBOR value/m],
+    ];
+    for (const [name, content, message] of cases) {
+      writeFileSync(join(cwd, name), content);
+      const pushed = await run('table', 'push', 'thick', name);
+      assert.equal(pushed.code, 5, `${name}: ${pushed.stderr}`);
+      assert.match(pushed.stderr, message, name);
+      assert.doesNotMatch(pushed.stderr, /DataView|CBOR data|Unexpected token|^\s+at /m, name);
+    }
+    assert.equal(JSON.parse((await run('table', 'show', 'thick', '--json')).stdout).epoch, before.epoch);
+  });
+
+  it('accepts the same table as CBOR', async () => {
+    const before = JSON.parse((await run('table', 'show', 'thick', '--json')).stdout);
+    writeFileSync(join(cwd, 'thick.cbor'), encode(before));
+    const pushed = await run('table', 'push', 'thick', 'thick.cbor', '--json');
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.equal(JSON.parse(pushed.stdout).epoch, before.epoch + 1);
   });
 
   it('refuses a push built on a stale epoch with exit 4', async () => {

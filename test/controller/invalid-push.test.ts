@@ -119,6 +119,34 @@ describe('invalid table pushes', () => {
     await assertUnchanged();
   });
 
+  it('names the disk and the epoch it stays at, not the epoch the table states, when refusing a push', async () => {
+    const error = await refusal({ epoch: original.epoch + 40, entries: [valid(0, 12), valid(1, 12), { extent: 2, count: 6, device: 'dev0', physical: 13 }] });
+    assert.match(error.message, new RegExp(`^table for disk 'vol' refused, nothing changed \\(the disk stays at epoch ${original.epoch}\\): 2 problem`));
+    assert.doesNotMatch(error.message, new RegExp(`epoch ${original.epoch + 40}`));
+    assert.equal(error.details?.currentEpoch, original.epoch);
+    await assertUnchanged();
+  });
+
+  it('names the epoch the disk stays at when refusing a malformed table too', async () => {
+    const error = await refusal({ entries: [{ extent: 0, count: 8, device: 3 } as unknown as EntryJson] });
+    assert.match(error.message, new RegExp(`the disk stays at epoch ${original.epoch}\\): 1 problem.*device 3 is not in the devices list`));
+    await assertUnchanged();
+  });
+
+  it('refuses table values of any malformed shape with VDM_TABLE_INVALID or VDM_ADMIN_INVALID_PARAMS, and keeps serving', async () => {
+    const shapes: unknown[] = [{}, { ...original, entries: 'all' }, { ...original, devices: [1] }, { ...original, extentCount: -1 },
+      { ...original, entries: [null, [], 7, { extent: 'x', count: {} }] }, { ...original, entries: Array.from({ length: 20000 }, () => ({})) }];
+    for (const table of shapes) {
+      const error = await admin(controller.socket, 'table.push', { disk: 'vol', table }).then(() => assert.fail('accepted'), (e: unknown) => e);
+      assert.ok(error instanceof VdmapError && error.code === 'VDM_TABLE_INVALID', String(error));
+    }
+    for (const table of [null, [], 42, 'table']) {
+      const error = await admin(controller.socket, 'table.push', { disk: 'vol', table }).then(() => assert.fail('accepted'), (e: unknown) => e);
+      assert.ok(error instanceof VdmapError && error.code === 'VDM_ADMIN_INVALID_PARAMS', String(error));
+    }
+    await assertUnchanged();
+  });
+
   it('still accepts a valid push afterwards', async () => {
     const { epoch } = await admin<{ epoch: number }>(controller.socket, 'table.push', {
       disk: 'vol', table: { ...original, entries: [{ extent: 0, count: 8, device: 'dev0', physical: 12 }] }, expectedEpoch: original.epoch,

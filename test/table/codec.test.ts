@@ -183,6 +183,35 @@ describe('table JSON', () => {
     assert.match(messages(error).join('\n'), /reaches extent 9, past the table's 4 extents/);
   });
 
+  it('J2: names an entry with a device missing from the devices list once, and not the entries after it', () => {
+    for (const device of [1, 'ghost']) {
+      const error = refusal(() => tableFromJson({
+        ...header, extentCount: 1024, entries: [
+          { extent: 0, count: 768, device: 'a', physical: 0 },
+          { extent: 768, count: 128, device, physical: 768 },
+          { extent: 896, count: 128, device: 'a', physical: 896 },
+        ],
+      }));
+      assert.deepEqual(messages(error), [`entries[1]: device ${JSON.stringify(device)} is not in the devices list`]);
+      assert.equal(error.details?.problemCount, 1);
+    }
+  });
+
+  it('J2: names an entry with a bad state, physical or unknown field once, and not the entries after it', () => {
+    const error = refusal(() => tableFromJson({
+      ...header, entries: [{ extent: 0, state: ['SHINY'] }, { extent: 1, device: 'a', physical: -1 }, { extent: 2, count: 2, state: ['ZERO'], colour: 1 }],
+    }));
+    assert.equal(error.details?.problemCount, 3);
+    assert.doesNotMatch(messages(error).join('\n'), /starts at extent|entries cover/);
+  });
+
+  it('J2: after an entry whose place is unknown, takes the next entry\'s extent as given', () => {
+    const error = refusal(() => tableFromJson({
+      ...header, entries: [{ extent: 0, state: ['ZERO'] }, 'junk', { extent: 2, count: 2, state: ['ZERO'] }],
+    }));
+    assert.deepEqual(messages(error), ['entries[1]: is not an object but "junk"']);
+  });
+
   it('J2: refuses an extent count too large to allocate before allocating it', () => {
     refusal(() => tableFromJson({ ...header, extentCount: 2 ** 40, entries: [] }));
   });

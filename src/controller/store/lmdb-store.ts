@@ -391,12 +391,12 @@ class LmdbTransaction implements StoreTransaction {
     const head = await this.getTableHead(diskName);
     const current = head?.epoch ?? 0;
     if (options.expectedEpoch !== undefined && options.expectedEpoch !== current) {
-      throw new VdmapError('VDM_TABLE_EPOCH_STALE', `disk '${diskName}' is at epoch ${current}, the change was built on ${options.expectedEpoch}`,
+      throw new VdmapError('VDM_TABLE_EPOCH_STALE', `disk '${diskName}' is at epoch ${current}, not at the expected epoch ${options.expectedEpoch} the change was built on; nothing changed`,
         { disk: diskName, epoch: current, expectedEpoch: options.expectedEpoch });
     }
     const epoch = current + 1;
     const stored: TableDocument = { ...doc, epoch };
-    await this.refuseInvalidTable(disk, stored);
+    await this.refuseInvalidTable(disk, stored, current);
     this.write('tables', [diskName, epoch], encodeTableBytes(stored));
     const epochs = [...(head?.epochs ?? []), epoch];
     const pruned = epochs.splice(0, Math.max(0, epochs.length - this.keepVersions));
@@ -406,7 +406,7 @@ class LmdbTransaction implements StoreTransaction {
   }
 
   /** ST4: validation against the devices and disk read in this transaction. */
-  private async refuseInvalidTable(disk: DiskRecord, doc: TableDocument): Promise<void> {
+  private async refuseInvalidTable(disk: DiskRecord, doc: TableDocument, currentEpoch: number): Promise<void> {
     const problems: TableProblem[] = doc.disk === disk.name ? [] : [{
       extent: null, code: 'VDM_TABLE_INVALID', message: `the table names disk '${doc.disk}', not '${disk.name}'`,
     }];
@@ -419,7 +419,7 @@ class LmdbTransaction implements StoreTransaction {
       if (device !== undefined) devices.set(id, device);
     }
     problems.push(...validateDocument(doc, devices, { diskSize: disk.size }));
-    if (problems.length > 0) throw tableProblemsError(problems, { disk: disk.name, epoch: doc.epoch });
+    if (problems.length > 0) throw tableProblemsError(problems, { disk: disk.name, stays: currentEpoch });
   }
 }
 

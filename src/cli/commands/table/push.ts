@@ -1,8 +1,14 @@
+/**
+ * `vdmap table push DISK FILE`: reads a table document (JSON or CBOR) and asks the controller to validate and
+ * commit it as the disk's next epoch.
+ *
+ * Owns: reading FILE. A file that is not a table document is refused here (VDM_CLI_INPUT or VDM_TABLE_INVALID,
+ * exit 5, saying what a table document looks like) and nothing is sent; the controller checks everything else.
+ */
 import { readFileSync } from 'node:fs';
-import { decode } from 'cbor-x';
 import { Command, Option } from 'clipanion';
 import { VdmapError } from '../../../errors/error.js';
-import { tableFromJson, tableToJson, parseTableJson } from '../../../table/codec.js';
+import { tableFromFileBytes, tableToJson } from '../../../table/codec.js';
 import type { TableDocument } from '../../../table/document.js';
 import { AdminCommand } from '../../admin-command.js';
 import { parseOptionalInteger } from '../../numbers.js';
@@ -20,9 +26,10 @@ export class TablePushCommand extends AdminCommand {
   file = Option.String({ required: true });
   expectEpoch = Option.String('--expect-epoch', { description: 'Refuse unless the disk is still at this epoch' });
 
+  /** Reads and checks FILE (codec.ts tableFromFileBytes), then asks the controller to validate and commit it. */
   protected async run(reporter: Reporter): Promise<number> {
     const expectedEpoch = parseOptionalInteger(this.expectEpoch, '--expect-epoch');
-    const doc = readTableFile(this.file);
+    const doc = readTableFile(this.file, this.disk);
     const result = await this.call('table.push', {
       disk: this.disk, table: tableToJson(doc), ...(expectedEpoch !== undefined ? { expectedEpoch } : {}),
     });
@@ -30,20 +37,13 @@ export class TablePushCommand extends AdminCommand {
   }
 }
 
-function readTableFile(path: string): TableDocument {
+/** The table in `path`, checked here first so that a malformed file is refused without a round trip. */
+function readTableFile(path: string, disk: string): TableDocument {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
   } catch (error) {
-    throw new VdmapError('VDM_CLI_INPUT', `cannot read ${path}: ${(error as Error).message}`);
+    throw new VdmapError('VDM_CLI_INPUT', `cannot read ${path}: ${(error as Error).message}`, { file: path });
   }
-  const text = bytes.toString('utf8').trimStart();
-  if (text.startsWith('{')) return parseTableJson(text);
-  let value: unknown;
-  try {
-    value = decode(bytes);
-  } catch (error) {
-    throw new VdmapError('VDM_CLI_INPUT', `${path} is neither JSON nor CBOR: ${(error as Error).message}`);
-  }
-  return tableFromJson(value);
+  return tableFromFileBytes(bytes, path, disk);
 }
