@@ -170,4 +170,16 @@ describe('vdmap commands', () => {
     assert.equal(missing.code, 3, missing.stderr);
     assert.equal((await run('frobnicate')).code, 2);
   });
+
+  it('refuses `disk rm` of a disk that does not exist with exit 3 (VDM_STORE_NOT_FOUND), naming it', async () => {
+    const removed = await run('disk', 'rm', 'nope');
+    assert.equal(removed.code, 3, removed.stdout + removed.stderr);
+    assert.match(removed.stderr, /^VDM_STORE_NOT_FOUND: disk 'nope' does not exist: nothing was removed$/m);
+  });
+
+  it('refuses `device rm` of a device that is not registered with exit 3 (VDM_STORE_NOT_FOUND), naming it', async () => {
+    const removed = await run('device', 'rm', 'nodev');
+    assert.equal(removed.code, 3, removed.stdout + removed.stderr);
+    assert.match(removed.stderr, /^VDM_STORE_NOT_FOUND: device 'nodev' is not registered: nothing was removed$/m);
+  });
 });
