@@ -23,12 +23,12 @@ import { VdmapError } from '../errors/error.js';
 import { diffDocuments, tableFromJson, tableToJson } from '../table/codec.js';
 import { ExtentState, NoDevice, stateFromNames, type TableDocument } from '../table/document.js';
 import {
-  type DeviceGeometry, MIN_EXTENT_SIZE, type TableProblem, tableProblemsError, validateDocument,
+  type DeviceGeometry, type TableProblem, tableProblemsError, validateDocument,
 } from '../table/validate.js';
 import { encodeCredential, issueCredential } from '../wire/auth.js';
 import type { ControllerMethod, ControllerMethods, DrainView } from './admin-api.js';
 import {
-  invalid, listParam, nameParam, objectParam, onlyKeys, optionalBoolean, optionalNames, optionalUint, type Params,
+  invalid, listParam, nameParam, objectParam, onlyKeys, optionalBoolean, optionalExtentSize, optionalNames, optionalUint, type Params,
   textParam, uintParam,
 } from './admin-params.js';
 import { agentView, allocatedBytes, deviceView, diskView, entryView, epochView } from './admin-views.js';
@@ -118,7 +118,7 @@ async function diskCreate(context: AdminContext, params: Params): Promise<Contro
   onlyKeys(params, ['name', 'size', 'extentSize', 'thin', 'devices']);
   const name = nameParam(params, 'name');
   const size = uintParam(params, 'size', 1);
-  const extentSize = optionalUint(params, 'extentSize', MIN_EXTENT_SIZE) ?? DEFAULT_EXTENT_SIZE;
+  const extentSize = optionalExtentSize(params, 'extentSize') ?? DEFAULT_EXTENT_SIZE;
   const thin = optionalBoolean(params, 'thin') ?? false;
   const requested = optionalNames(params, 'devices');
   const doc = await context.committer.commit(name, {

@@ -182,4 +182,11 @@ describe('vdmap commands', () => {
     assert.equal(removed.code, 3, removed.stdout + removed.stderr);
     assert.match(removed.stderr, /^VDM_STORE_NOT_FOUND: device 'nodev' is not registered: nothing was removed$/m);
   });
+
+  it('refuses a --extent-size that is not a power of two >= 4K with exit 2 (VDM_CLI_USAGE) saying so, sending nothing', async () => {
+    const created = await run('disk', 'create', 'odd', '--size', '1G', '--extent-size', '5K');
+    assert.equal(created.code, 2, created.stdout + created.stderr);
+    assert.match(created.stderr, /^VDM_CLI_USAGE: --extent-size '5K' is not a power of two >= 4K/m);
+    assert.equal((await run('disk', 'ls')).stdout.includes('odd'), false);
+  });
 });
