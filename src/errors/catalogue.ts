@@ -115,6 +115,7 @@ export const Catalogue = {
   VDM_CLI_USAGE: { errno: 'EINVAL', exit: ExitCode.Usage, hint: 'Check the command with `vdmap help COMMAND`; every command has examples.' },
   VDM_CLI_UNREACHABLE: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'Start the controller (`vdmap up` or `vdmap controller --data DIR`), or point --controller / $VDMAP_CONTROLLER at it.' },
   VDM_CLI_INPUT: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The input file could not be read or parsed: check its path and format (JSON as `vdmap table show --json` prints, or CBOR).' },
+  VDM_CLI_AGENT_UNREACHABLE: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'Start the agent (`vdmap up` or `vdmap agent`), or point --socket at its admin socket (agent.sock in the agent\'s --data directory).' },
 
   // Controller and agent daemons (src/controller, src/agent)
   VDM_STATE_INVALID_HELD: { errno: 'EIO', exit: ExitCode.Io, hint: 'A request hit an extent with no valid mapping and is held while the controller is told: check `vdmap epoch DISK` and the controller log for the fault.' },

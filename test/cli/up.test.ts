@@ -58,5 +58,11 @@ describe('vdmap up', () => {
     assert.equal(result.code, 6, result.stderr);
     assert.match(result.stderr, /^VDM_CLI_UNREACHABLE: nothing is listening at vdmap-data\/controller.sock \(ENOENT\)\nhint: Start the controller/m);
   });
-});
 
+  it('tells the operator to start the agent or give --socket when `agent inspect` finds no agent (exit 6)', async () => {
+    const result = await vdmap(['agent', 'inspect', 'local'], { cwd: tempDir() });
+    assert.equal(result.code, 6, result.stderr);
+    assert.match(result.stderr, /^VDM_CLI_AGENT_UNREACHABLE: nothing is listening at vdmap-data\/agent.sock \(ENOENT\)\nhint: Start the agent .*point --socket at/m);
+    assert.doesNotMatch(result.stderr, /--controller/);
+  });
+});
