@@ -284,18 +284,28 @@ async function tableSetState(context: AdminContext, params: Params): Promise<Con
   const set = stateParam(params, 'set');
   const clear = stateParam(params, 'clear');
   if ((set & clear) !== 0) throw invalid('clear', 'clears a state that set also sets');
-  if (set === 0 && clear === 0) throw invalid('set', 'and clear are both empty');
+  if (set === 0 && clear === 0) {
+    throw new VdmapError('VDM_ADMIN_INVALID_PARAMS', 'nothing to change: set and clear are both empty (give a state to set or clear)', { field: 'set' });
+  }
   const doc = await context.committer.commit(disk, {
     source: 'set-state', expectedEpoch: optionalUint(params, 'expectedEpoch'), setState: { firstExtent, count, set, clear },
     build: async ({ current }) => {
       if (current === undefined) throw notFound('table', disk);
-      if (firstExtent + count > current.extentCount) throw invalid('count', `reaches extent ${firstExtent + count}, past the table's ${current.extentCount}`);
+      if (firstExtent + count > current.extentCount) throw pastLastExtent(disk, firstExtent, count, current.extentCount);
       const state = current.state.slice();
       for (let extent = firstExtent; extent < firstExtent + count; extent++) state[extent] = (state[extent] | set) & ~clear;
       return { ...current, devices: [...current.devices], device: current.device.slice(), physicalExtent: current.physicalExtent.slice(), state };
     },
   });
   return { disk, epoch: (doc as TableDocument).epoch };
+}
+
+/** A set-state range that ends past the disk, in the operator's terms: the range given and the disk's last extent. */
+function pastLastExtent(disk: string, firstExtent: number, count: number, extentCount: number): VdmapError {
+  const last = firstExtent + count - 1;
+  const range = count === 1 ? `extent ${firstExtent} is` : `extents ${firstExtent}-${last} ${firstExtent < extentCount ? 'reach' : 'are'}`;
+  return new VdmapError('VDM_ADMIN_INVALID_PARAMS', `${range} past the last extent of disk '${disk}', ${extentCount - 1} (it has ${extentCount} extents)`,
+    { field: 'count', disk, firstExtent, count, extentCount });
 }
 
 function stateParam(params: Params, field: string): number {

@@ -189,4 +189,18 @@ describe('vdmap commands', () => {
     assert.match(created.stderr, /^VDM_CLI_USAGE: --extent-size '5K' is not a power of two >= 4K/m);
     assert.equal((await run('disk', 'ls')).stdout.includes('odd'), false);
   });
+
+  it('refuses `table set-state` with neither --set nor --clear with exit 2 (VDM_CLI_USAGE), naming both options', async () => {
+    const result = await run('table', 'set-state', 'thick', '0-15');
+    assert.equal(result.code, 2, result.stdout + result.stderr);
+    assert.match(result.stderr, /^VDM_CLI_USAGE: nothing to change: give --set STATE or --clear STATE/m);
+  });
+
+  it('refuses a `table set-state` range past the disk with exit 5, naming the range and the disk\'s last extent', async () => {
+    const past = await run('table', 'set-state', 'thick', '100-200', '--set', 'NOWRITE');
+    assert.equal(past.code, 5, past.stdout + past.stderr);
+    assert.match(past.stderr, /^VDM_ADMIN_INVALID_PARAMS: extents 100-200 are past the last extent of disk 'thick', 63 \(it has 64 extents\)$/m);
+    const across = await run('table', 'set-state', 'thick', '60-70', '--set', 'NOWRITE');
+    assert.match(across.stderr, /^VDM_ADMIN_INVALID_PARAMS: extents 60-70 reach past the last extent of disk 'thick', 63 /m);
+  });
 });
