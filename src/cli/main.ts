@@ -60,11 +60,43 @@ export function helpFirst(argv: readonly string[]): readonly string[] {
   return [...path, '--help'];
 }
 
+/**
+ * `--size -5G`: clipanion reads a word that starts with '-' as an option, never as an option's value, and says
+ * "Not enough arguments to option --size". No vdmap option starts with a digit, so a value-taking option followed
+ * by a word like -5 or -5G is rewritten as `--size=-5G`, which reaches the command's own check of the value (a
+ * size cannot be negative). `valueOptions`: the long options that take a value.
+ */
+export function negativeValues(argv: readonly string[], valueOptions: ReadonlySet<string>): readonly string[] {
+  const optionsEnd = argv.indexOf('--');
+  const out: string[] = [];
+  for (let index = 0; index < argv.length; index++) {
+    const word = argv[index];
+    const next = argv[index + 1];
+    if ((optionsEnd === -1 || index < optionsEnd) && valueOptions.has(word) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${word}=${next}`);
+      index++;
+    } else out.push(word);
+  }
+  return out;
+}
+
+/** The long options that take a value, in any command (their definition is `--name #0`). */
+function valueOptionsOf(cli: Cli): Set<string> {
+  const names = new Set<string>();
+  for (const definition of cli.definitions()) {
+    for (const option of definition.options) {
+      const match = /^((?:-[\w-]+,)*)(--[\w-]+) #0$/.exec(option.definition);
+      if (match) names.add(match[2]);
+    }
+  }
+  return names;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const cli = buildCli();
   let command: Command;
   try {
-    command = cli.process([...helpFirst(argv)]); // parsed here so a usage error exits 2 (clipanion's run says 1)
+    command = cli.process([...negativeValues(helpFirst(argv), valueOptionsOf(cli))]); // parsed here so a usage error exits 2 (clipanion's run says 1)
   } catch (error) {
     process.stderr.write(cli.error(error));
     return ExitCode.Usage;

@@ -203,4 +203,10 @@ describe('vdmap commands', () => {
     const across = await run('table', 'set-state', 'thick', '60-70', '--set', 'NOWRITE');
     assert.match(across.stderr, /^VDM_ADMIN_INVALID_PARAMS: extents 60-70 reach past the last extent of disk 'thick', 63 /m);
   });
+
+  it('refuses a negative size written as `--size -5G` with exit 2 (VDM_CLI_USAGE), naming the option and the value', async () => {
+    const created = await run('disk', 'create', 'neg', '--size', '-5G');
+    assert.equal(created.code, 2, created.stdout + created.stderr);
+    assert.match(created.stderr, /^VDM_CLI_USAGE: --size '-5G' is negative/m);
+  });
 });
