@@ -246,8 +246,9 @@ async function tableShow(context: AdminContext, params: Params): Promise<Control
   const disk = nameParam(params, 'disk');
   const epoch = optionalUint(params, 'epoch', 1);
   await requireDisk(context.store, disk);
-  const doc = epoch === undefined ? await context.tables.latest(disk) : await context.store.getTable(disk, epoch);
-  if (doc === undefined) throw notFound('table version', epoch === undefined ? disk : `${disk}@${epoch}`);
+  if (epoch !== undefined) return tableToJson(await keptTable(context, disk, epoch));
+  const doc = await context.tables.latest(disk);
+  if (doc === undefined) throw notFound('table version', disk);
   return tableToJson(doc);
 }
 
@@ -320,9 +321,8 @@ async function tableDiff(context: AdminContext, params: Params): Promise<Control
   const disk = nameParam(params, 'disk');
   const from = uintParam(params, 'from', 1);
   const to = uintParam(params, 'to', 1);
-  const [before, after] = [await context.store.getTable(disk, from), await context.store.getTable(disk, to)];
-  if (before === undefined) throw notFound('table version', `${disk}@${from}`);
-  if (after === undefined) throw notFound('table version', `${disk}@${to}`);
+  await requireDisk(context.store, disk);
+  const [before, after] = [await keptTable(context, disk, from), await keptTable(context, disk, to)];
   const delta = diffDocuments(before, after);
   const changes = Array.from(delta.extent, (extent) => ({ extent, before: entryView(before, extent), after: entryView(after, extent) }));
   return { disk, from, to, changes };
@@ -383,6 +383,34 @@ async function requireDisk(store: ControllerStore, name: string) {
   const record = await store.getDisk(name);
   if (record === undefined) throw notFound('disk', name);
   return record;
+}
+
+/**
+ * The table of `disk` at `epoch`; one the store no longer keeps (it keeps each disk's last versions, store.ts
+ * ST3) or never had is VDM_STORE_NOT_FOUND saying which epochs the disk keeps.
+ */
+async function keptTable(context: AdminContext, disk: string, epoch: number): Promise<TableDocument> {
+  const doc = await context.store.getTable(disk, epoch);
+  if (doc !== undefined) return doc;
+  const head = await context.store.getTableHead(disk);
+  if (head === undefined) throw notFound('table version', `${disk}@${epoch}`);
+  const kept = `it keeps epochs ${epochRanges(head.epochs)}`;
+  const message = epoch > head.epoch ? `disk '${disk}' has no epoch ${epoch} yet: its latest is ${head.epoch}; ${kept}`
+    : epoch < head.epochs[0] ? `epoch ${epoch} of disk '${disk}' is no longer kept: ${kept}`
+      : `disk '${disk}' has no table at epoch ${epoch}: ${kept}`;
+  throw new VdmapError('VDM_STORE_NOT_FOUND', message, { kind: 'table version', name: `${disk}@${epoch}`, kept: head.epochs });
+}
+
+/** Ascending epochs as runs: [2, 3, 4, 7] -> '2-4, 7'. */
+function epochRanges(epochs: readonly number[]): string {
+  const runs: string[] = [];
+  for (let start = 0; start < epochs.length;) {
+    let end = start;
+    while (end + 1 < epochs.length && epochs[end + 1] === epochs[end] + 1) end++;
+    runs.push(end === start ? `${epochs[start]}` : `${epochs[start]}-${epochs[end]}`);
+    start = end + 1;
+  }
+  return runs.join(', ');
 }
 
 function notFound(kind: string, name: string): VdmapError {

@@ -209,4 +209,21 @@ describe('vdmap commands', () => {
     assert.equal(created.code, 2, created.stdout + created.stderr);
     assert.match(created.stderr, /^VDM_CLI_USAGE: --size '-5G' is negative/m);
   });
+
+  it('refuses `table diff` of an epoch no longer kept with exit 3, saying which epochs the disk keeps', async () => {
+    assert.equal((await run('disk', 'create', 'busy', '--size', '64M', '--thin')).code, 0);
+    for (let change = 0; change < 17; change++) { // epochs 2-18; the controller keeps the last 16
+      const set = await run('table', 'set-state', 'busy', '0', change % 2 === 0 ? '--set' : '--clear', 'NOWRITE');
+      assert.equal(set.code, 0, set.stderr);
+    }
+    const diff = await run('table', 'diff', 'busy', '1', '18');
+    assert.equal(diff.code, 3, diff.stdout + diff.stderr);
+    assert.match(diff.stderr, /^VDM_STORE_NOT_FOUND: epoch 1 of disk 'busy' is no longer kept: it keeps epochs 3-18$/m);
+  });
+
+  it('refuses `table show --epoch` of an epoch the disk has not reached with exit 3, naming its latest and kept epochs', async () => {
+    const ahead = await run('table', 'show', 'busy', '--epoch', '19');
+    assert.equal(ahead.code, 3, ahead.stdout + ahead.stderr);
+    assert.match(ahead.stderr, /^VDM_STORE_NOT_FOUND: disk 'busy' has no epoch 19 yet: its latest is 18; it keeps epochs 3-18$/m);
+  });
 });
