@@ -8,6 +8,7 @@
  */
 import { Builtins, Cli, type Command } from 'clipanion';
 import { ExitCode } from '../errors/catalogue.js';
+import { colorsWanted } from './colors.js';
 import { AgentEnrollCommand } from './commands/agent/enroll.js';
 import { AgentInspectCommand } from './commands/agent/inspect.js';
 import { AgentListCommand } from './commands/agent/ls.js';
@@ -38,7 +39,10 @@ const Commands = [
 ];
 
 export function buildCli(): Cli {
-  const cli = new Cli({ binaryLabel: 'vdmap: table-driven block storage virtualization', binaryName: 'vdmap', binaryVersion: '0.1.0' });
+  const cli = new Cli({
+    binaryLabel: 'vdmap: table-driven block storage virtualization', binaryName: 'vdmap', binaryVersion: '0.1.0',
+    enableColors: colorsWanted(process.stdout), // help goes to stdout
+  });
   for (const command of Commands) cli.register(command);
   return cli;
 }
@@ -98,7 +102,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     command = cli.process([...negativeValues(helpFirst(argv), valueOptionsOf(cli))]); // parsed here so a usage error exits 2 (clipanion's run says 1)
   } catch (error) {
-    process.stderr.write(cli.error(error));
+    process.stderr.write(cli.error(error, { colored: colorsWanted(process.stderr) }));
     return ExitCode.Usage;
   }
   return cli.run(command);
