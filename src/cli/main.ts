@@ -6,7 +6,7 @@
  * Exit codes (stable; see src/errors/catalogue.ts ExitCode): 0 ok, 1 internal error (a bug), 2 usage, 3 not
  * found, 4 conflict, 5 invalid input, 6 unavailable, 7 I/O error, 8 denied, 9 timeout.
  */
-import { Builtins, Cli, type Command } from 'clipanion';
+import { Builtins, Cli, type Command, type CommandClass } from 'clipanion';
 import { ExitCode } from '../errors/catalogue.js';
 import { colorsWanted } from './colors.js';
 import { AgentEnrollCommand } from './commands/agent/enroll.js';
@@ -38,8 +38,28 @@ const Commands = [
   HelpWordCommand, Builtins.HelpCommand, Builtins.VersionCommand,
 ];
 
+/**
+ * clipanion's detailed help (`vdmap disk create --help`) moves every option with a description out of the usage
+ * line into the Options list, required ones too, so the line read `vdmap disk create <name>` although --size
+ * must be given. Here the required options stay on the line as well: `vdmap disk create <--size #0> <name>`.
+ */
+interface UsageLine {
+  usage: string;
+  options: Array<{ definition: string; description: string; required: boolean }>;
+}
+
+class VdmapCli extends Cli {
+  protected override getUsageByRegistration(klass: CommandClass, opts?: { detailed?: boolean; inlineOptions?: boolean }): UsageLine {
+    const result = super.getUsageByRegistration(klass, opts);
+    const required = result.options.filter((option) => option.required).map((option) => `<${option.definition}>`);
+    const head = [this.binaryName, ...(klass.paths?.[0] ?? [])].join(' ');
+    if (opts?.inlineOptions !== false || required.length === 0 || !result.usage.startsWith(head)) return result;
+    return { ...result, usage: `${head} ${required.join(' ')}${result.usage.slice(head.length)}` };
+  }
+}
+
 export function buildCli(): Cli {
-  const cli = new Cli({
+  const cli = new VdmapCli({
     binaryLabel: 'vdmap: table-driven block storage virtualization', binaryName: 'vdmap', binaryVersion: '0.1.0',
     enableColors: colorsWanted(process.stdout), // help goes to stdout
   });

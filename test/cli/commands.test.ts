@@ -226,4 +226,18 @@ describe('vdmap commands', () => {
     assert.equal(ahead.code, 3, ahead.stdout + ahead.stderr);
     assert.match(ahead.stderr, /^VDM_STORE_NOT_FOUND: disk 'busy' has no epoch 19 yet: its latest is 18; it keeps epochs 3-18$/m);
   });
+
+  it('shows required options on the usage line of a command\'s help', async () => {
+    const help = await run('disk', 'create', '--help');
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^\$ vdmap disk create <--size #0> <name>$/m);
+    assert.match(help.stdout, /--size #0\s+Disk size/, 'and still lists it with its description');
+    assert.match((await run('device', 'add', '--help')).stdout, /^\$ vdmap device add <--path #0> <id>$/m);
+  });
+
+  it('refuses a command without a required option with exit 2, showing the usage with that option', async () => {
+    const created = await run('disk', 'create', 'nosize');
+    assert.equal(created.code, 2, created.stdout + created.stderr);
+    assert.match(created.stderr, /vdmap disk create .*<--size #0>.*<name>/);
+  });
 });
