@@ -31,6 +31,7 @@ import type { ErrorRecord } from '../errors/error.js';
 import { VdmapError } from '../errors/error.js';
 import type { AgentInspectView } from '../controller/admin-api.js';
 import { decodeCredential } from '../wire/auth.js';
+import { DEFAULT_END_TIMEOUT_MS } from '../nbd/connection.js';
 import type { FaultMessage } from '../wire/messages.js';
 import { AgentAdminSocket } from './agent-admin.js';
 import { AgentLease } from './agent-lease.js';
@@ -114,6 +115,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     await link?.stop();
     lease.close();
     await nbd?.close();
+    announceClientWait(log, pool?.connectionCounts() ?? []);
     await pool?.close();
     disks.close();
     await admin.close();
@@ -161,4 +163,16 @@ function heldError(fault: Fault): ErrorRecord {
     case 'unallocated': return { code: 'VDM_STATE_UNALLOCATED_HELD', message: `${what} is held: the extent is not allocated yet` };
     default: return { code: 'VDM_IO_DEVICE', message: `${what} failed on its device` };
   }
+}
+
+/**
+ * Stopping the workers ends every NBD session, and a client that does not close its end is given
+ * DEFAULT_END_TIMEOUT_MS before its socket is destroyed (src/nbd/transmission.ts finish): said once, before the
+ * wait, so that a quiet pause at shutdown has its reason on the terminal.
+ */
+function announceClientWait(log: Logger, connectionCounts: number[]): void {
+  const clients = connectionCounts.reduce((sum, count) => sum + count, 0);
+  if (clients === 0) return;
+  const seconds = DEFAULT_END_TIMEOUT_MS / 1000;
+  log.info({ clients, timeoutMs: DEFAULT_END_TIMEOUT_MS }, `waiting up to ${seconds} s for ${clients} NBD client${clients === 1 ? '' : 's'} to disconnect`);
 }

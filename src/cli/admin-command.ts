@@ -43,14 +43,18 @@ export abstract class AdminCommand extends ReportingCommand {
   }
 }
 
-/** Connects to an admin endpoint; a daemon that is not there becomes VDM_CLI_UNREACHABLE with what to start. */
-export async function reach(address: string): Promise<AdminClient> {
+/**
+ * Connects to an admin endpoint; a daemon that is not there becomes `unreachable` (VDM_CLI_UNREACHABLE for the
+ * controller, VDM_CLI_AGENT_UNREACHABLE for an agent's admin socket), whose hint says what to start and which
+ * option points at it.
+ */
+export async function reach(address: string, unreachable: 'VDM_CLI_UNREACHABLE' | 'VDM_CLI_AGENT_UNREACHABLE' = 'VDM_CLI_UNREACHABLE'): Promise<AdminClient> {
   try {
     return await connectAdmin(address);
   } catch (error) {
     const cause = error instanceof VdmapError ? error.details?.cause : undefined;
     if (cause === 'ENOENT' || cause === 'ECONNREFUSED') {
-      throw new VdmapError('VDM_CLI_UNREACHABLE', `nothing is listening at ${address} (${cause})`, { address, cause });
+      throw new VdmapError(unreachable, `nothing is listening at ${address} (${cause})`, { address, cause });
     }
     throw error;
   }

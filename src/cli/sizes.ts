@@ -6,6 +6,7 @@ const units: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 
 export function parseSize(text: string, what = 'size'): number {
   const match = /^(\d+(?:\.\d+)?)\s*([kmgtpb]?)(?:i?b)?$/i.exec(text.trim());
   const value = match ? Number(match[1]) * units[match[2].toLowerCase()] : NaN;
+  if (/^\s*-/.test(text)) throw new VdmapError('VDM_CLI_USAGE', `${what} '${text}' is negative: a size is bytes or a number with K, M, G or T (powers of 1024)`);
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new VdmapError('VDM_CLI_USAGE', `${what} '${text}' is not a size: write bytes or a number with K, M, G or T (powers of 1024)`);
   }

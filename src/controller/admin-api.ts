@@ -73,6 +73,14 @@ export interface AgentMethods {
 export type ControllerMethod = keyof ControllerMethods;
 export type AgentMethod = keyof AgentMethods;
 
+/**
+ * The methods that change nothing. Their requests are logged at debug, every other one at info: the daemon's
+ * log is the operator's record of changes (create, rm, attach, push, ...), not of every `ls` and `epoch`.
+ */
+export const ReadOnlyMethods: ReadonlySet<string> = new Set<ControllerMethod | AgentMethod>([
+  'device.list', 'disk.list', 'table.show', 'table.diff', 'epoch.show', 'agent.list', 'agent.inspect',
+]);
+
 export interface DeviceView {
   id: string;
   size: number;

@@ -23,12 +23,12 @@ import { VdmapError } from '../errors/error.js';
 import { diffDocuments, parseTableValue, tableToJson } from '../table/codec.js';
 import { ExtentState, NoDevice, stateFromNames, type TableDocument } from '../table/document.js';
 import {
-  type DeviceGeometry, MIN_EXTENT_SIZE, type TableProblem, tableProblemsError, validateDocument,
+  type DeviceGeometry, type TableProblem, tableProblemsError, validateDocument,
 } from '../table/validate.js';
 import { encodeCredential, issueCredential } from '../wire/auth.js';
 import type { ControllerMethod, ControllerMethods, DrainView } from './admin-api.js';
 import {
-  invalid, listParam, nameParam, objectParam, onlyKeys, optionalBoolean, optionalNames, optionalUint, type Params,
+  invalid, listParam, nameParam, objectParam, onlyKeys, optionalBoolean, optionalExtentSize, optionalNames, optionalUint, type Params,
   textParam, uintParam,
 } from './admin-params.js';
 import { agentView, allocatedBytes, deviceView, diskView, entryView, epochView } from './admin-views.js';
@@ -118,7 +118,7 @@ async function diskCreate(context: AdminContext, params: Params): Promise<Contro
   onlyKeys(params, ['name', 'size', 'extentSize', 'thin', 'devices']);
   const name = nameParam(params, 'name');
   const size = uintParam(params, 'size', 1);
-  const extentSize = optionalUint(params, 'extentSize', MIN_EXTENT_SIZE) ?? DEFAULT_EXTENT_SIZE;
+  const extentSize = optionalExtentSize(params, 'extentSize') ?? DEFAULT_EXTENT_SIZE;
   const thin = optionalBoolean(params, 'thin') ?? false;
   const requested = optionalNames(params, 'devices');
   const doc = await context.committer.commit(name, {
@@ -246,8 +246,9 @@ async function tableShow(context: AdminContext, params: Params): Promise<Control
   const disk = nameParam(params, 'disk');
   const epoch = optionalUint(params, 'epoch', 1);
   await requireDisk(context.store, disk);
-  const doc = epoch === undefined ? await context.tables.latest(disk) : await context.store.getTable(disk, epoch);
-  if (doc === undefined) throw notFound('table version', epoch === undefined ? disk : `${disk}@${epoch}`);
+  if (epoch !== undefined) return tableToJson(await keptTable(context, disk, epoch));
+  const doc = await context.tables.latest(disk);
+  if (doc === undefined) throw notFound('table version', disk);
   return tableToJson(doc);
 }
 
@@ -290,18 +291,28 @@ async function tableSetState(context: AdminContext, params: Params): Promise<Con
   const set = stateParam(params, 'set');
   const clear = stateParam(params, 'clear');
   if ((set & clear) !== 0) throw invalid('clear', 'clears a state that set also sets');
-  if (set === 0 && clear === 0) throw invalid('set', 'and clear are both empty');
+  if (set === 0 && clear === 0) {
+    throw new VdmapError('VDM_ADMIN_INVALID_PARAMS', 'nothing to change: set and clear are both empty (give a state to set or clear)', { field: 'set' });
+  }
   const doc = await context.committer.commit(disk, {
     source: 'set-state', expectedEpoch: optionalUint(params, 'expectedEpoch'), setState: { firstExtent, count, set, clear },
     build: async ({ current }) => {
       if (current === undefined) throw notFound('table', disk);
-      if (firstExtent + count > current.extentCount) throw invalid('count', `reaches extent ${firstExtent + count}, past the table's ${current.extentCount}`);
+      if (firstExtent + count > current.extentCount) throw pastLastExtent(disk, firstExtent, count, current.extentCount);
       const state = current.state.slice();
       for (let extent = firstExtent; extent < firstExtent + count; extent++) state[extent] = (state[extent] | set) & ~clear;
       return { ...current, devices: [...current.devices], device: current.device.slice(), physicalExtent: current.physicalExtent.slice(), state };
     },
   });
   return { disk, epoch: (doc as TableDocument).epoch };
+}
+
+/** A set-state range that ends past the disk, in the operator's terms: the range given and the disk's last extent. */
+function pastLastExtent(disk: string, firstExtent: number, count: number, extentCount: number): VdmapError {
+  const last = firstExtent + count - 1;
+  const range = count === 1 ? `extent ${firstExtent} is` : `extents ${firstExtent}-${last} ${firstExtent < extentCount ? 'reach' : 'are'}`;
+  return new VdmapError('VDM_ADMIN_INVALID_PARAMS', `${range} past the last extent of disk '${disk}', ${extentCount - 1} (it has ${extentCount} extents)`,
+    { field: 'count', disk, firstExtent, count, extentCount });
 }
 
 function stateParam(params: Params, field: string): number {
@@ -316,9 +327,8 @@ async function tableDiff(context: AdminContext, params: Params): Promise<Control
   const disk = nameParam(params, 'disk');
   const from = uintParam(params, 'from', 1);
   const to = uintParam(params, 'to', 1);
-  const [before, after] = [await context.store.getTable(disk, from), await context.store.getTable(disk, to)];
-  if (before === undefined) throw notFound('table version', `${disk}@${from}`);
-  if (after === undefined) throw notFound('table version', `${disk}@${to}`);
+  await requireDisk(context.store, disk);
+  const [before, after] = [await keptTable(context, disk, from), await keptTable(context, disk, to)];
   const delta = diffDocuments(before, after);
   const changes = Array.from(delta.extent, (extent) => ({ extent, before: entryView(before, extent), after: entryView(after, extent) }));
   return { disk, from, to, changes };
@@ -379,6 +389,34 @@ async function requireDisk(store: ControllerStore, name: string) {
   const record = await store.getDisk(name);
   if (record === undefined) throw notFound('disk', name);
   return record;
+}
+
+/**
+ * The table of `disk` at `epoch`; one the store no longer keeps (it keeps each disk's last versions, store.ts
+ * ST3) or never had is VDM_STORE_NOT_FOUND saying which epochs the disk keeps.
+ */
+async function keptTable(context: AdminContext, disk: string, epoch: number): Promise<TableDocument> {
+  const doc = await context.store.getTable(disk, epoch);
+  if (doc !== undefined) return doc;
+  const head = await context.store.getTableHead(disk);
+  if (head === undefined) throw notFound('table version', `${disk}@${epoch}`);
+  const kept = `it keeps epochs ${epochRanges(head.epochs)}`;
+  const message = epoch > head.epoch ? `disk '${disk}' has no epoch ${epoch} yet: its latest is ${head.epoch}; ${kept}`
+    : epoch < head.epochs[0] ? `epoch ${epoch} of disk '${disk}' is no longer kept: ${kept}`
+      : `disk '${disk}' has no table at epoch ${epoch}: ${kept}`;
+  throw new VdmapError('VDM_STORE_NOT_FOUND', message, { kind: 'table version', name: `${disk}@${epoch}`, kept: head.epochs });
+}
+
+/** Ascending epochs as runs: [2, 3, 4, 7] -> '2-4, 7'. */
+function epochRanges(epochs: readonly number[]): string {
+  const runs: string[] = [];
+  for (let start = 0; start < epochs.length;) {
+    let end = start;
+    while (end + 1 < epochs.length && epochs[end + 1] === epochs[end] + 1) end++;
+    runs.push(end === start ? `${epochs[start]}` : `${epochs[start]}-${epochs[end]}`);
+    start = end + 1;
+  }
+  return runs.join(', ');
 }
 
 function notFound(kind: string, name: string): VdmapError {

@@ -7,6 +7,7 @@
  * Errors leaving: VDM_ADMIN_INVALID_PARAMS.
  */
 import { VdmapError } from '../errors/error.js';
+import { MIN_EXTENT_SIZE } from '../table/validate.js';
 import { NAME_RULE } from './store/store.js';
 
 export type Params = Record<string, unknown>;
@@ -44,6 +45,22 @@ export function uintParam(params: Params, field: string, minimum = 0): number {
 
 export function optionalUint(params: Params, field: string, minimum = 0): number | undefined {
   return params[field] === undefined || params[field] === null ? undefined : uintParam(params, field, minimum);
+}
+
+/** The largest extent size the store takes (store.ts checkDisk). */
+export const MAX_EXTENT_SIZE = 2 ** 40;
+
+/** A disk's extent size: a power of two from MIN_EXTENT_SIZE (4096) to MAX_EXTENT_SIZE. */
+export function isExtentSize(value: number): boolean {
+  return Number.isSafeInteger(value) && value >= MIN_EXTENT_SIZE && value <= MAX_EXTENT_SIZE && Number.isInteger(Math.log2(value));
+}
+
+/** An optional extent size (isExtentSize), refused with a message that says what an extent size must be. */
+export function optionalExtentSize(params: Params, field: string): number | undefined {
+  const value = params[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !isExtentSize(value)) throw invalid(field, `is ${String(value)}: an extent size is a power of two >= ${MIN_EXTENT_SIZE} (4K, 8K, ... 1M, ...)`);
+  return value;
 }
 
 export function optionalBoolean(params: Params, field: string): boolean | undefined {

@@ -11,6 +11,8 @@
  *        the error's code (an unknown method: VDM_ADMIN_UNKNOWN_METHOD), never a dropped connection.
  *   AS2. A result too large for one frame is answered with VDM_WIRE_FRAME_TOO_LARGE instead of the result.
  *   AS3. Anything but a `request` ends the connection (channel.ts W2); admin frames are never sealed.
+ *   AS4. A request is logged at info, or at debug when its method only reads (admin-api.ts ReadOnlyMethods);
+ *        a VDM_INTERNAL failure at error.
  *
  * Thread: the daemon's main thread.
  * Errors leaving: none (every failure is a response or a logged refusal).
@@ -18,6 +20,7 @@
 import type { Logger } from 'pino';
 import { toErrorRecord, VdmapError } from '../errors/error.js';
 import type { WireChannel } from '../wire/channel.js';
+import { ReadOnlyMethods } from './admin-api.js';
 import type { MessageType, PlainData, RequestMessage, ResponseMessage } from '../wire/messages.js';
 
 export type MethodTable = Record<string, (params: Record<string, unknown>) => Promise<unknown>>;
@@ -44,18 +47,19 @@ export async function serveAdmin(channel: WireChannel, first: RequestMessage, me
 async function answer(request: RequestMessage, methods: MethodTable, options: AdminSessionOptions): Promise<ResponseMessage> {
   const handler = Object.prototype.hasOwnProperty.call(methods, request.method) ? methods[request.method] : undefined;
   const started = performance.now();
+  const quiet = ReadOnlyMethods.has(request.method) ? 'debug' : 'info'; // AS4
   try {
     if (handler === undefined) {
       throw new VdmapError('VDM_ADMIN_UNKNOWN_METHOD', `unknown admin method '${request.method}'`, { method: request.method });
     }
     const result = await handler(request.params);
     options.onRequest?.(request.method, 'ok');
-    options.logger.info({ method: request.method, ms: Math.round(performance.now() - started) }, 'admin request');
+    options.logger[quiet]({ method: request.method, ms: Math.round(performance.now() - started) }, 'admin request');
     return { type: 'response', id: request.id, ok: true, result: result as PlainData };
   } catch (error) {
     const record = toErrorRecord(error);
     options.onRequest?.(request.method, record.code);
-    const level = record.code === 'VDM_INTERNAL' ? 'error' : 'info';
+    const level = record.code === 'VDM_INTERNAL' ? 'error' : quiet;
     options.logger[level]({ method: request.method, code: record.code, err: record.code === 'VDM_INTERNAL' ? error : undefined },
       `admin request refused: ${record.message}`);
     return { type: 'response', id: request.id, ok: false, error: record };

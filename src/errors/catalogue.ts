@@ -94,7 +94,7 @@ export const Catalogue = {
   VDM_STORE_OPEN: { errno: 'EIO', exit: ExitCode.Unavailable, hint: 'The controller store could not be opened: check the path, its permissions and free space; the cause is in the details.' },
   VDM_STORE_CLOSED: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'The controller store was closed while the request was pending: retry once the controller is back.' },
   VDM_STORE_CORRUPT: { errno: 'EIO', exit: ExitCode.Io, hint: 'A stored record could not be decoded: restore the store from a backup and report it with the key in the details.' },
-  VDM_STORE_NOT_FOUND: { errno: 'EINVAL', exit: ExitCode.NotFound, hint: 'The named device, disk, agent or table version does not exist: list them with `vdmap device ls`, `vdmap disk ls` or `vdmap agent ls`.' },
+  VDM_STORE_NOT_FOUND: { errno: 'EINVAL', exit: ExitCode.NotFound, hint: 'The named device, disk, agent or table version does not exist: list them with `vdmap device ls`, `vdmap disk ls` or `vdmap agent ls`. For a table version, the message names the epochs the disk keeps (the controller keeps each disk\'s last 16).' },
   VDM_STORE_IN_USE: { errno: 'EINVAL', exit: ExitCode.Conflict, hint: 'The record is still referenced (a device by a table, for example): remove the references first; the details name them.' },
   VDM_STORE_CONFLICT: { errno: 'EIO', exit: ExitCode.Conflict, hint: 'The change kept colliding with concurrent changes and was not applied: retry it.' },
   VDM_STORE_INVALID_RECORD: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The record was refused and nothing changed: fix the field named in the details (names are 1-128 characters of A-Z a-z 0-9 . _ : @ -).' },
@@ -115,6 +115,7 @@ export const Catalogue = {
   VDM_CLI_USAGE: { errno: 'EINVAL', exit: ExitCode.Usage, hint: 'Check the command with `vdmap help COMMAND`; every command has examples.' },
   VDM_CLI_UNREACHABLE: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'Start the controller (`vdmap up` or `vdmap controller --data DIR`), or point --controller / $VDMAP_CONTROLLER at it.' },
   VDM_CLI_INPUT: { errno: 'EINVAL', exit: ExitCode.InvalidInput, hint: 'The input file could not be read or parsed: check its path and format (JSON as `vdmap table show --json` prints, or CBOR).' },
+  VDM_CLI_AGENT_UNREACHABLE: { errno: 'ESHUTDOWN', exit: ExitCode.Unavailable, hint: 'Start the agent (`vdmap up` or `vdmap agent`), or point --socket at its admin socket (agent.sock in the agent\'s --data directory).' },
 
   // Controller and agent daemons (src/controller, src/agent)
   VDM_STATE_INVALID_HELD: { errno: 'EIO', exit: ExitCode.Io, hint: 'A request hit an extent with no valid mapping and is held while the controller is told: check `vdmap epoch DISK` and the controller log for the fault.' },

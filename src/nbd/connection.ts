@@ -60,6 +60,9 @@ export interface ConnectionOptions {
   meterFor?: (exportName: string) => RequestMeter | undefined;
 }
 
+/** How long a client gets to close after the server ended its session (ConnectionOptions.endTimeoutMs). */
+export const DEFAULT_END_TIMEOUT_MS = 5_000;
+
 const defaults = {
   handshakeTimeoutMs: 10_000,
   maxOptions: 4096,
@@ -69,7 +72,7 @@ const defaults = {
   maxInflightBytes: 64 * 1024 * 1024,
   requestCap: INTEROPERABLE_PAYLOAD_LENGTH,
   maxDescriptors: 16384,
-  endTimeoutMs: 5_000,
+  endTimeoutMs: DEFAULT_END_TIMEOUT_MS,
 };
 
 /** Serves one client on `socket` until it closes (C1, C2). */

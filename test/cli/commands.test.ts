@@ -220,4 +220,74 @@ describe('vdmap commands', () => {
     assert.equal(missing.code, 3, missing.stderr);
     assert.equal((await run('frobnicate')).code, 2);
   });
+
+  it('refuses `disk rm` of a disk that does not exist with exit 3 (VDM_STORE_NOT_FOUND), naming it', async () => {
+    const removed = await run('disk', 'rm', 'nope');
+    assert.equal(removed.code, 3, removed.stdout + removed.stderr);
+    assert.match(removed.stderr, /^VDM_STORE_NOT_FOUND: disk 'nope' does not exist: nothing was removed$/m);
+  });
+
+  it('refuses `device rm` of a device that is not registered with exit 3 (VDM_STORE_NOT_FOUND), naming it', async () => {
+    const removed = await run('device', 'rm', 'nodev');
+    assert.equal(removed.code, 3, removed.stdout + removed.stderr);
+    assert.match(removed.stderr, /^VDM_STORE_NOT_FOUND: device 'nodev' is not registered: nothing was removed$/m);
+  });
+
+  it('refuses a --extent-size that is not a power of two >= 4K with exit 2 (VDM_CLI_USAGE) saying so, sending nothing', async () => {
+    const created = await run('disk', 'create', 'odd', '--size', '1G', '--extent-size', '5K');
+    assert.equal(created.code, 2, created.stdout + created.stderr);
+    assert.match(created.stderr, /^VDM_CLI_USAGE: --extent-size '5K' is not a power of two >= 4K/m);
+    assert.equal((await run('disk', 'ls')).stdout.includes('odd'), false);
+  });
+
+  it('refuses `table set-state` with neither --set nor --clear with exit 2 (VDM_CLI_USAGE), naming both options', async () => {
+    const result = await run('table', 'set-state', 'thick', '0-15');
+    assert.equal(result.code, 2, result.stdout + result.stderr);
+    assert.match(result.stderr, /^VDM_CLI_USAGE: nothing to change: give --set STATE or --clear STATE/m);
+  });
+
+  it('refuses a `table set-state` range past the disk with exit 5, naming the range and the disk\'s last extent', async () => {
+    const past = await run('table', 'set-state', 'thick', '100-200', '--set', 'NOWRITE');
+    assert.equal(past.code, 5, past.stdout + past.stderr);
+    assert.match(past.stderr, /^VDM_ADMIN_INVALID_PARAMS: extents 100-200 are past the last extent of disk 'thick', 63 \(it has 64 extents\)$/m);
+    const across = await run('table', 'set-state', 'thick', '60-70', '--set', 'NOWRITE');
+    assert.match(across.stderr, /^VDM_ADMIN_INVALID_PARAMS: extents 60-70 reach past the last extent of disk 'thick', 63 /m);
+  });
+
+  it('refuses a negative size written as `--size -5G` with exit 2 (VDM_CLI_USAGE), naming the option and the value', async () => {
+    const created = await run('disk', 'create', 'neg', '--size', '-5G');
+    assert.equal(created.code, 2, created.stdout + created.stderr);
+    assert.match(created.stderr, /^VDM_CLI_USAGE: --size '-5G' is negative/m);
+  });
+
+  it('refuses `table diff` of an epoch no longer kept with exit 3, saying which epochs the disk keeps', async () => {
+    assert.equal((await run('disk', 'create', 'busy', '--size', '64M', '--thin')).code, 0);
+    for (let change = 0; change < 17; change++) { // epochs 2-18; the controller keeps the last 16
+      const set = await run('table', 'set-state', 'busy', '0', change % 2 === 0 ? '--set' : '--clear', 'NOWRITE');
+      assert.equal(set.code, 0, set.stderr);
+    }
+    const diff = await run('table', 'diff', 'busy', '1', '18');
+    assert.equal(diff.code, 3, diff.stdout + diff.stderr);
+    assert.match(diff.stderr, /^VDM_STORE_NOT_FOUND: epoch 1 of disk 'busy' is no longer kept: it keeps epochs 3-18$/m);
+  });
+
+  it('refuses `table show --epoch` of an epoch the disk has not reached with exit 3, naming its latest and kept epochs', async () => {
+    const ahead = await run('table', 'show', 'busy', '--epoch', '19');
+    assert.equal(ahead.code, 3, ahead.stdout + ahead.stderr);
+    assert.match(ahead.stderr, /^VDM_STORE_NOT_FOUND: disk 'busy' has no epoch 19 yet: its latest is 18; it keeps epochs 3-18$/m);
+  });
+
+  it('shows required options on the usage line of a command\'s help', async () => {
+    const help = await run('disk', 'create', '--help');
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^\$ vdmap disk create <--size #0> <name>$/m);
+    assert.match(help.stdout, /--size #0\s+Disk size/, 'and still lists it with its description');
+    assert.match((await run('device', 'add', '--help')).stdout, /^\$ vdmap device add <--path #0> <id>$/m);
+  });
+
+  it('refuses a command without a required option with exit 2, showing the usage with that option', async () => {
+    const created = await run('disk', 'create', 'nosize');
+    assert.equal(created.code, 2, created.stdout + created.stderr);
+    assert.match(created.stderr, /vdmap disk create .*<--size #0>.*<name>/);
+  });
 });

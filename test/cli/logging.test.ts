@@ -7,7 +7,8 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveLogFormat } from '../../src/cli/logging.js';
 import { cleanupDevices, tempDir } from '../support/devices.js';
-import { killAll, startDaemon } from '../support/processes.js';
+import { killAll, startDaemon, vdmap } from '../support/processes.js';
+import { until } from '../support/wait.js';
 
 after(() => { killAll(); cleanupDevices(); });
 
@@ -38,6 +39,23 @@ describe('--log-format', () => {
     const output = controller.output();
     assert.match(output, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(vdmap-controller\): controller started \{"addresses":/m);
     assert.doesNotMatch(output, /^\{"level"/m, 'no JSON lines');
+    assert.equal(await controller.stop(), 0);
+  });
+});
+
+describe('admin request log lines', () => {
+  const requestLines = (output: string) => output.split('\n').filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { level: number; msg: string; method?: string })
+    .filter((line) => line.msg.startsWith('admin request'));
+
+  it('logs requests that change something at info, and leaves read-only ones, answered or refused, to debug', async () => {
+    const cwd = tempDir();
+    const controller = await startDaemon(['controller', '--listen', '127.0.0.1:0'], /controller listening/, { cwd });
+    assert.equal((await vdmap(['disk', 'ls'], { cwd })).code, 0);
+    assert.equal((await vdmap(['epoch', 'nosuch'], { cwd })).code, 3);
+    assert.equal((await vdmap(['disk', 'create', 'audited', '--size', '64M', '--thin'], { cwd })).code, 0);
+    await until(() => requestLines(controller.output()).some((line) => line.method === 'disk.create'), 'the disk.create request line');
+    assert.deepEqual(requestLines(controller.output()).map((line) => [line.method, line.level]), [['disk.create', 30]]);
     assert.equal(await controller.stop(), 0);
   });
 });

@@ -9,6 +9,8 @@ import { tempDir, cleanupDevices } from '../support/devices.js';
 import { killAll, startDaemon, vdmap } from '../support/processes.js';
 import { requireTool, runToolOk } from '../support/tools.js';
 import { tcpUri } from './fixtures/banner.js';
+import { RawClient } from '../nbd/fixtures/raw-client.js';
+import { until } from '../support/wait.js';
 
 after(() => { killAll(); cleanupDevices(); });
 
@@ -58,5 +60,24 @@ describe('vdmap up', () => {
     assert.equal(result.code, 6, result.stderr);
     assert.match(result.stderr, /^VDM_CLI_UNREACHABLE: nothing is listening at vdmap-data\/controller.sock \(ENOENT\)\nhint: Start the controller/m);
   });
-});
 
+  it('tells the operator to start the agent or give --socket when `agent inspect` finds no agent (exit 6)', async () => {
+    const result = await vdmap(['agent', 'inspect', 'local'], { cwd: tempDir() });
+    assert.equal(result.code, 6, result.stderr);
+    assert.match(result.stderr, /^VDM_CLI_AGENT_UNREACHABLE: nothing is listening at vdmap-data\/agent.sock \(ENOENT\)\nhint: Start the agent .*point --socket at/m);
+    assert.doesNotMatch(result.stderr, /--controller/);
+  });
+
+  it('says once, when it stops, that it waits up to 5 s for an idle NBD client to disconnect', async () => {
+    const cwd = tempDir();
+    const up = await startDaemon(['up', '--nbd', '127.0.0.1:0', '--listen', '127.0.0.1:0'], /Ctrl-C flushes and stops/, { cwd });
+    const client = await RawClient.connect({ host: '127.0.0.1', port: Number(new URL(tcpUri(up.output())).port) });
+    await client.open('vd0');
+    const stopped = up.stop('SIGINT');
+    const waitLine = 'waiting up to 5 s for 1 NBD client to disconnect';
+    await until(() => up.output().includes(waitLine), 'the line saying what shutdown waits for');
+    client.destroy();
+    assert.equal(await stopped, 0, up.output());
+    assert.equal(up.output().split(waitLine).length - 1, 1, 'said once');
+  });
+});

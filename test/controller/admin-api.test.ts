@@ -75,6 +75,15 @@ describe('controller admin API', () => {
     assert.deepEqual(await admin(controller.socket, 'disk.remove', { name: 'thin' }), { removed: true });
   });
 
+  it('refuses a disk whose extent size is not a power of two >= 4096 with VDM_ADMIN_INVALID_PARAMS saying so, and creates nothing', async () => {
+    for (const extentSize of [5 * 1024, 2048, 3 * MiB]) {
+      const error = await refusal(controller.socket, 'disk.create', { name: 'odd', size: 64 * MiB, extentSize, thin: true });
+      assert.equal(error.code, 'VDM_ADMIN_INVALID_PARAMS', String(extentSize));
+      assert.equal(error.message, `parameter 'extentSize' is ${extentSize}: an extent size is a power of two >= 4096 (4K, 8K, ... 1M, ...)`);
+    }
+    assert.equal((await admin<DiskView[]>(controller.socket, 'disk.list')).some((view) => view.name === 'odd'), false);
+  });
+
   it('enrolls and lists agents, and attaches a disk to one', async () => {
     const { name, credential } = await admin<{ name: string; credential: string }>(controller.socket, 'agent.enroll', { name: 'host-a' });
     assert.equal(name, 'host-a');

@@ -16,7 +16,7 @@ export class AgentInspectCommand extends ReportingCommand {
   socket = Option.String('--socket', `${DefaultDataDir}/agent.sock`, { description: 'The agent\'s admin socket (default ./vdmap-data/agent.sock)' });
 
   protected async run(reporter: Reporter): Promise<number> {
-    const client = await reach(this.socket);
+    const client = await reach(this.socket, 'VDM_CLI_AGENT_UNREACHABLE');
     let view: AgentInspectView;
     try {
       view = await client.call('agent.inspect', {});

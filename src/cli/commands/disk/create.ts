@@ -1,4 +1,6 @@
 import { Command, Option } from 'clipanion';
+import { VdmapError } from '../../../errors/error.js';
+import { isExtentSize } from '../../../controller/admin-params.js';
 import { AdminCommand } from '../../admin-command.js';
 import type { Reporter } from '../../reporter.js';
 import { formatSize, parseSize } from '../../sizes.js';
@@ -22,11 +24,22 @@ export class DiskCreateCommand extends AdminCommand {
   devices = Option.Array('--device', { description: 'Devices to allocate on (repeatable; default: all)' });
 
   protected async run(reporter: Reporter): Promise<number> {
+    const size = parseSize(this.size, '--size');
+    const extentSize = this.extentSize === undefined ? undefined : parseExtentSize(this.extentSize);
     const disk = await this.call('disk.create', {
-      name: this.name, size: parseSize(this.size), thin: this.thin,
-      ...(this.extentSize ? { extentSize: parseSize(this.extentSize, 'extent size') } : {}),
+      name: this.name, size, thin: this.thin,
+      ...(extentSize !== undefined ? { extentSize } : {}),
       ...(this.devices ? { devices: this.devices } : {}),
     });
     return reporter.result(disk, (d) => `created ${describeDisk(d)}; extents ${formatSize(d.extentSize)}`);
   }
+}
+
+/** --extent-size: a power of two >= 4K, refused here (VDM_CLI_USAGE) before anything is sent. */
+function parseExtentSize(text: string): number {
+  const value = parseSize(text, '--extent-size');
+  if (!isExtentSize(value)) {
+    throw new VdmapError('VDM_CLI_USAGE', `--extent-size '${text}' is not a power of two >= 4K (4K, 8K, 16K, ... 1M, ...)`, { option: '--extent-size', value: text });
+  }
+  return value;
 }

@@ -21,6 +21,9 @@ export class TableSetStateCommand extends AdminCommand {
   expectEpoch = Option.String('--expect-epoch', { description: 'Refuse unless the disk is still at this epoch' });
 
   protected async run(reporter: Reporter): Promise<number> {
+    if (this.set === undefined && this.clear === undefined) {
+      throw new VdmapError('VDM_CLI_USAGE', `nothing to change: give --set STATE or --clear STATE (${States.join(', ')}; repeatable)`);
+    }
     const { first, count } = parseRange(this.extents);
     const expectedEpoch = parseOptionalInteger(this.expectEpoch, '--expect-epoch');
     for (const state of [...(this.set ?? []), ...(this.clear ?? [])]) {
