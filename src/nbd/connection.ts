@@ -10,7 +10,9 @@
  *   C1. serveConnection never rejects and never throws: every failure ends the connection and, when it is
  *       worth an operator's attention, is reported through `onError` as a plain ErrorRecord.
  *   C2. Its promise resolves only after the socket closed and every export call of the connection settled.
- *   C3. A handshake that has not reached transmission within `handshakeTimeoutMs` drops the connection.
+ *   C3. A client that leaves the server waiting `handshakeTimeoutMs` for its next handshake message (the client
+ *       flags, an option) is dropped; a client that keeps haggling is not (an interactive option-mode client),
+ *       and maxOptions bounds how long it can go on.
  *   C4. Aborting `signal` shuts down gracefully: handshaking clients get NBD_REP_ERR_SHUTDOWN, transmission
  *       finishes in-flight requests (new ones get ESHUTDOWN) and then closes.
  *   C5. No main-thread assumptions: no process-wide handlers, no globals; safe inside a worker thread.
@@ -29,7 +31,7 @@ import { type RequestMeter, Transmission } from './transmission.js';
 import { SocketTransport, type Transport } from './transport.js';
 
 export interface ConnectionOptions {
-  /** C3 (default 10 s). */
+  /** C3: the longest wait for the client's next handshake message (default 10 s). */
   handshakeTimeoutMs?: number;
   /**
    * Options accepted before the client is deemed a denial of service (default 4096: `nbdinfo --list` sends about
@@ -90,9 +92,13 @@ export async function serveTransport(transport: Transport, registry: ExportRegis
   let shuttingDown = signal?.aborted ?? false;
   const reader = new SocketReader(transport, settings.maxOptionLength + 64 * 1024);
   const timer = setTimeout(() => {
-    report(new VdmapError('VDM_NBD_HANDSHAKE_TIMEOUT', `no transmission phase after ${settings.handshakeTimeoutMs} ms`).toRecord());
+    report(new VdmapError('VDM_NBD_HANDSHAKE_TIMEOUT', `the client sent nothing of the handshake for ${settings.handshakeTimeoutMs} ms`).toRecord());
     transport.destroy();
   }, settings.handshakeTimeoutMs);
+  const read = (length: number): Promise<Buffer> => {
+    timer.refresh(); // C3: the clock runs from the last message
+    return reader.read(length);
+  };
   const onAbortDuringHandshake = (): void => {
     shuttingDown = true;
   };
@@ -100,7 +106,7 @@ export async function serveTransport(transport: Transport, registry: ExportRegis
   let session: NegotiatedSession | undefined;
   try {
     session = await negotiate(
-      { read: (length) => reader.read(length), write: (bytes) => transport.send([bytes]) },
+      { read, write: (bytes) => transport.send([bytes]) },
       registry,
       {
         maxOptions: settings.maxOptions, maxOptionLength: settings.maxOptionLength, maxSkippedOptionLength: settings.maxSkippedOptionLength,

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as nbd from '../../src/nbd/protocol.js';
 import { MemoryExport } from './fixtures/memory-export.js';
 import { infoData, metaContextData, RawClient, requestBytes } from './fixtures/raw-client.js';
@@ -317,13 +318,30 @@ describe('handshake', () => {
 });
 
 describe('handshake timeout', () => {
-  it('drops a client that does not reach transmission in time', async () => {
+  it('drops a client that sends nothing of the handshake for the timeout', async () => {
     const server = await startTestServer([new MemoryExport({ name: 'disk', size: 4096 })], { connection: { handshakeTimeoutMs: 200 } });
     try {
       const raw = await RawClient.connect({ path: server.unixPath });
       await raw.greet();
       assert.equal(await raw.waitClosed(2_000), true);
       assert.ok(server.errors.some((e) => e.code === 'VDM_NBD_HANDSHAKE_TIMEOUT'));
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('keeps a client that goes on haggling past the timeout, as long as each option comes in time', async () => {
+    const server = await startTestServer([new MemoryExport({ name: 'disk', size: 4096 })], { connection: { handshakeTimeoutMs: 600 } });
+    try {
+      const raw = await RawClient.connect({ path: server.unixPath });
+      await raw.greet();
+      for (let i = 0; i < 6; i++) { // 6 x 200 ms: twice the timeout in all
+        await sleep(200);
+        assert.deepEqual((await raw.optionExchange(nbd.NBD_OPT_LIST)).at(-1)?.type, nbd.NBD_REP_ACK);
+      }
+      const go = await raw.optionExchange(nbd.NBD_OPT_GO, infoData('disk'));
+      assert.equal(go.at(-1)?.type, nbd.NBD_REP_ACK);
+      raw.destroy();
     } finally {
       await server.stop();
     }
