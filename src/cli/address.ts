@@ -2,6 +2,7 @@
  * Where the CLI finds the controller: --controller ADDR, else $VDMAP_CONTROLLER, else
  * ./vdmap-data/controller.sock. ADDR is host:port (TCP) or a path (Unix socket).
  */
+import { formatListenAddress } from '../errors/errno.js';
 import { VdmapError } from '../errors/error.js';
 
 export const DefaultDataDir = 'vdmap-data';
@@ -22,11 +23,6 @@ export function parseHostPort(text: string, what: string): { host: string; port:
   return { host: match[1].replace(/^\[|\]$/g, ''), port };
 }
 
-/** {host, port} -> host:port, with an IPv6 host in brackets (the inverse of parseHostPort). */
-export function formatHostPort(address: { host: string; port: number }): string {
-  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
-}
-
 /**
  * A daemon that could not listen reports the address (VDM_LISTEN_IN_USE, VDM_LISTEN_FAILED: details.address); the
  * command that chose that address from a flag adds the flag, so the operator knows what to change. `flags` maps
@@ -35,7 +31,7 @@ export function formatHostPort(address: { host: string; port: number }): string 
 export function naming(flags: Array<[string, { host: string; port: number } | string | undefined]>, error: unknown): unknown {
   if (!(error instanceof VdmapError) || (error.code !== 'VDM_LISTEN_IN_USE' && error.code !== 'VDM_LISTEN_FAILED')) return error;
   const address = error.details?.address;
-  const flag = flags.find(([, where]) => where !== undefined && (typeof where === 'string' ? where : formatHostPort(where)) === address)?.[0];
+  const flag = flags.find(([, where]) => where !== undefined && formatListenAddress(where) === address)?.[0];
   if (flag === undefined) return error;
   return new VdmapError(error.code, `${error.message}: choose another address with ${flag}`, { ...error.details, flag });
 }

@@ -35,7 +35,10 @@ export function errnoClassOf(code: ErrorCode): ErrnoClass {
   return Catalogue[code].errno;
 }
 
-/** Where a server listens: TCP {host, port} or a Unix socket path, as an operator writes it. */
+/**
+ * Where a server listens: TCP {host, port} as host:port (an IPv6 host in brackets: the inverse of the CLI's
+ * parseHostPort), or a Unix socket path, as an operator writes it.
+ */
 export function formatListenAddress(where: { host: string; port: number } | string): string {
   if (typeof where === 'string') return where;
   return where.host.includes(':') ? `[${where.host}]:${where.port}` : `${where.host}:${where.port}`;

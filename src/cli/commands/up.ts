@@ -18,9 +18,10 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'clipanion';
 import type { AdminClient } from '../../controller/admin-client.js';
 import { connectAdmin } from '../../controller/admin-client.js';
+import { formatListenAddress } from '../../errors/errno.js';
 import { VdmapError } from '../../errors/error.js';
 import { ReportingCommand } from '../admin-command.js';
-import { DefaultControllerPort, DefaultDataDir, formatHostPort, naming, parseHostPort } from '../address.js';
+import { DefaultControllerPort, DefaultDataDir, naming, parseHostPort } from '../address.js';
 import { probeDevice, requireDevicePath } from '../device-probe.js';
 import { parseOptionalInteger } from '../numbers.js';
 import { untilSignalled } from '../daemon.js';
@@ -83,7 +84,7 @@ export class UpCommand extends ReportingCommand {
       }).catch((error: unknown) => { throw naming([['--nbd', nbd], [this.socket ? '--socket' : '--data', nbdSocket], ['--data', join(dataDir, 'agent.sock')]], error); });
       agent = started;
       const bound = started.addresses.nbd.tcp; // the port the kernel gave, when --nbd asked for port 0
-      const nbdTcp = bound === undefined ? this.nbd : formatHostPort(bound);
+      const nbdTcp = bound === undefined ? this.nbd : formatListenAddress(bound);
       const disks = await waitConverged(controllerSocket);
       const stopped = untilSignalled(async () => { // before the banner says it is up (D1 of daemon.ts)
         await started.close();
